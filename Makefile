@@ -1,0 +1,47 @@
+# The two commands of a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench venv lock db-start db-stop clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(BIN)/korrel8 demo
+
+test: lint typecheck pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m bench.store_upsert
+
+db-start: venv
+	$(BIN)/korrel8 db start
+
+db-stop: venv
+	$(BIN)/korrel8 db stop
+
+# Re-pin every package CI installs after changing pyproject.toml.
+lock: venv
+	(echo "# Exact versions of every package CI installs (pip install -c constraints.txt). Regenerate: make lock"; \
+	 $(BIN)/python -m pip freeze --exclude-editable) > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

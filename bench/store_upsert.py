@@ -1,0 +1,228 @@
+"""Upsert throughput of the store, against its baselines measured in the same run.
+
+    make bench                         # or: .venv/bin/python -m bench.store_upsert
+    .venv/bin/python -m bench.store_upsert --nodes 20000 --edges 40000 --batch-sizes 1000,5000
+
+Runs on a throw-away local Neo4j (free ports, temporary data directory) so that
+it never clears a database you care about; BENCH_NEO4J_URI / BENCH_NEO4J_PASSWORD
+name another server to clear and use instead.
+
+Rows measured:
+- store upsert_nodes / upsert_edges, per batch size (MERGE into an empty graph,
+  then again over the existing graph: the steady state of a re-listing);
+- baseline (a): one MERGE per row, each in its own transaction, on a sample,
+  extrapolated per row;
+- ceiling (b): a plain ``UNWIND $rows CREATE`` of the same nodes into an empty graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from korrel8 import localdb
+from korrel8.config import LocalNeo4jSettings, Settings
+from korrel8.rows import EdgeRow, NodeRow
+from korrel8.store import Store, batched, utcnow
+from tests.servers.common import free_port
+
+console = Console()
+
+
+def make_nodes(n: int) -> list[NodeRow]:
+    kinds = ("Pod", "PersistentVolumeClaim", "Service", "ConfigMap")
+    rows = []
+    for i in range(n):
+        ns, name = f"ns-{i % 200}", f"obj-{i}"
+        rows.append(
+            NodeRow.model_validate(
+                {
+                    "ref": f'k8s:{kinds[i % 4]}:{{"cluster":"b","name":"{name}",'
+                    f'"namespace":"{ns}"}}',
+                    "domain": "k8s",
+                    "class": kinds[i % 4],
+                    "source": "bench",
+                    "cluster": "b",
+                    "namespace": ns,
+                    "name": name,
+                    "properties": {
+                        "k8s.namespace.name": ns,
+                        "k8s.pod.name": name,
+                        "labels": [f"app=a{i % 50}", "tier=web"],
+                        "phase": "Running",
+                        "restarts": i % 7,
+                    },
+                }
+            )
+        )
+    return rows
+
+
+def make_edges(nodes: list[NodeRow], n: int) -> list[EdgeRow]:
+    count = len(nodes)
+    return [
+        EdgeRow(
+            start=nodes[i % count].ref,
+            goal=nodes[(i * 7 + 1 + i // count) % count].ref,
+            type="RELATES" if i % 2 else "OWNED_BY",
+            rule=f"bench-{i % 3}",
+        )
+        for i in range(n)
+    ]
+
+
+def clear(store: Store) -> None:
+    store.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def per_row_merge(store: Store, rows: list[NodeRow]) -> None:
+    query = (
+        "MERGE (n:Object {ref: $row.ref}) ON CREATE SET n.first_seen = $now "
+        "SET n += $row.props, n.last_seen = $now"
+    )
+    now = utcnow()
+    with store.driver.session(database=store.database) as session:
+        for row in rows:
+            param = row.to_param()
+            session.execute_write(lambda tx, p=param: tx.run(query, row=p, now=now).consume())
+
+
+def create_ceiling(store: Store, rows: list[NodeRow]) -> None:
+    query = "UNWIND $rows AS row CREATE (n:Object) SET n = row.props, n.ref = row.ref"
+    for batch in batched(rows, store.batch_size):
+        params = [r.to_param() for r in batch]
+        store.driver.execute_query(query, rows=params, database_=store.database)
+
+
+@contextmanager
+def bench_store(batch_size: int) -> Iterator[Store]:
+    uri = os.environ.get("BENCH_NEO4J_URI")
+    if uri:
+        settings = Settings(
+            neo4j_uri=uri, neo4j_password=SecretStr(os.environ.get("BENCH_NEO4J_PASSWORD", ""))
+        )
+        with Store.connect(settings) as store:
+            yield store
+        return
+    with tempfile.TemporaryDirectory(prefix="korrel8-bench-") as tmp:
+        local = LocalNeo4jSettings(
+            data_dir=Path(tmp), bolt_port=free_port(), http_port=free_port(), heap="2g",
+            pagecache="1g",
+        )  # fmt: skip
+        console.print(f"Starting a throw-away local Neo4j in {tmp}...")
+        localdb.start(local)
+        creds = localdb.credentials(local)
+        assert creds is not None
+        try:
+            settings = Settings(
+                neo4j_uri=creds.uri, neo4j_password=SecretStr(creds.password), batch_size=batch_size
+            )
+            with Store.connect(settings) as store:
+                yield store
+        finally:
+            localdb.stop(local)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=100_000)
+    parser.add_argument("--edges", type=int, default=200_000)
+    parser.add_argument("--sample", type=int, default=2_000, help="rows for the per-row baseline")
+    parser.add_argument("--batch-sizes", default="1000,5000,10000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+
+    nodes = make_nodes(args.nodes)
+    edges = make_edges(nodes, args.edges)
+    table = Table(title=f"Store upsert throughput: {args.nodes:,} nodes, {args.edges:,} edges")
+    for col in ("what", "batch", "rows", "seconds", "rows/s"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    results: dict[str, float] = {}
+
+    def add(what: str, batch: str, rows: int, seconds: float) -> float:
+        rate = rows / seconds
+        table.add_row(what, batch, f"{rows:,}", f"{seconds:.2f}", f"{rate:,.0f}")
+        return rate
+
+    with bench_store(sizes[0]) as store:
+        clear(store)
+        store.apply_schema()
+        # Warm the JVM so the first measured row is not its compile time.
+        store.upsert_nodes(nodes[:5000])
+        clear(store)
+
+        sample = nodes[: args.sample]
+        results["per-row"] = add(
+            "(a) MERGE per row, own tx",
+            "1",
+            len(sample),
+            timed(lambda: per_row_merge(store, sample)),
+        )
+        clear(store)
+        for size in sizes:
+            store.batch_size = size
+            results[f"nodes-{size}"] = add(
+                "store.upsert_nodes, new",
+                str(size),
+                len(nodes),
+                timed(lambda: store.upsert_nodes(nodes)),
+            )
+            results[f"renodes-{size}"] = add(
+                "store.upsert_nodes, existing", str(size), len(nodes),
+                timed(lambda: store.upsert_nodes(nodes)),
+            )  # fmt: skip
+            results[f"edges-{size}"] = add(
+                "store.upsert_edges, new",
+                str(size),
+                len(edges),
+                timed(lambda: store.upsert_edges(edges)),
+            )
+            clear(store)
+        store.run("DROP CONSTRAINT object_ref IF EXISTS")  # CREATE needs no uniqueness check
+        store.batch_size = sizes[-1]
+        results["create"] = add(
+            "(b) UNWIND CREATE, ceiling", str(sizes[-1]), len(nodes),
+            timed(lambda: create_ceiling(store, nodes)),
+        )  # fmt: skip
+        clear(store)
+        store.apply_schema()
+
+    console.print(table)
+    best = max(sizes, key=lambda s: results[f"nodes-{s}"])
+    ratios = Table(title=f"Ratios (best batch size for new nodes: {best})")
+    ratios.add_column("ratio")
+    ratios.add_column("value", justify="right")
+    ratios.add_column("aim", justify="right")
+    ratios.add_row(
+        "upsert_nodes / per-row MERGE",
+        f"{results[f'nodes-{best}'] / results['per-row']:.0f}x",
+        ">= 100x",
+    )
+    ratios.add_row(
+        "upsert_nodes / CREATE ceiling",
+        f"{results[f'nodes-{best}'] / results['create']:.2f}",
+        ">= 0.5",
+    )
+    ratios.add_row(
+        "upsert_edges / per-row MERGE", f"{results[f'edges-{best}'] / results['per-row']:.0f}x", ""
+    )
+    console.print(ratios)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+// korrel8's schema. Applied by Store.apply_schema(); every statement is idempotent.
+// The unique key of every node: its ref, the canonical query that finds it.
+CREATE CONSTRAINT object_ref IF NOT EXISTS FOR (n:Object) REQUIRE n.ref IS UNIQUE;
+// Sweeps select by source, cluster and class.
+CREATE INDEX object_source_cluster IF NOT EXISTS FOR (n:Object) ON (n.source, n.cluster);
+CREATE INDEX object_class IF NOT EXISTS FOR (n:Object) ON (n.class);
+// Rules and lookups join on namespace and name.
+CREATE INDEX object_namespace_name IF NOT EXISTS FOR (n:Object) ON (n.namespace, n.name);
+CREATE INDEX object_name IF NOT EXISTS FOR (n:Object) ON (n.name);
+// The purge finds old deletions; incremental rule runs find recent changes.
+CREATE INDEX object_deleted_at IF NOT EXISTS FOR (n:Object) ON (n.deleted_at);
+CREATE INDEX object_changed_at IF NOT EXISTS FOR (n:Object) ON (n.changed_at);

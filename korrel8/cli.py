@@ -1,0 +1,141 @@
+"""The ``korrel8`` command line."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from korrel8 import localdb
+from korrel8.config import Settings, load_settings
+from korrel8.errors import Korrel8Error
+from korrel8.store import Store
+
+app = typer.Typer(
+    help="korrel8: a correlation store for Kubernetes observability, backed by Neo4j.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def fail(exc: Korrel8Error) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the local Neo4j and wait until it accepts Bolt connections."""
+    try:
+        local = _settings().local
+        before = localdb.status(local)
+        st = localdb.start(local, progress=lambda m: err.print(m, highlight=False))
+    except Korrel8Error as exc:
+        raise fail(exc) from exc
+    verb = "already running" if before.running else "started"
+    console.print(f"Neo4j {st.version} {verb} (pid {st.pid})")
+    console.print(f"  Bolt:    {st.bolt_uri}")
+    console.print(f"  Browser: {st.browser_url}")
+    console.print(f"  Data:    {st.data_dir}")
+    if st.new_password:
+        console.print(
+            f"  User neo4j, generated password: [bold]{st.new_password}[/]\n"
+            f"  (shown once; korrel8 keeps it in {st.data_dir / 'state.json'} for its own use)"
+        )
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the local Neo4j cleanly (its data stays)."""
+    try:
+        stopped = localdb.stop(_settings().local)
+    except Korrel8Error as exc:
+        raise fail(exc) from exc
+    console.print("Neo4j stopped" if stopped else "Neo4j was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the local Neo4j runs, and where."""
+    try:
+        st = localdb.status(_settings().local)
+    except Korrel8Error as exc:
+        raise fail(exc) from exc
+    if st.running:
+        console.print(f"running (pid {st.pid}): {st.bolt_uri}, Browser {st.browser_url}")
+    else:
+        console.print(f"not running (data in {st.data_dir}); start it with `korrel8 db start`")
+        raise typer.Exit(code=3)
+
+
+@app.command("counts")
+def counts() -> None:
+    """Print live nodes per class and open edges per type."""
+    try:
+        with Store.connect(_settings()) as store:
+            data = store.counts()
+    except Korrel8Error as exc:
+        raise fail(exc) from exc
+    print_counts(data)
+
+
+def print_counts(data: dict[str, dict[str, int]]) -> None:
+    for what, title in (("node", "Nodes per class"), ("edge", "Edges per type")):
+        table = Table(title=title)
+        table.add_column("class" if what == "node" else "type")
+        table.add_column("count", justify="right")
+        for name, n in sorted(data[what].items()):
+            table.add_row(name, str(n))
+        table.add_row("[bold]total[/]", f"[bold]{sum(data[what].values())}[/]")
+        console.print(table)
+
+
+@app.command("demo")
+def demo(
+    size: Annotated[int, typer.Option(help="Pods per namespace in the sample.")] = 5,
+) -> None:
+    """Start the local Neo4j, load a small sample graph through the store, print counts."""
+    from korrel8 import demo as demo_mod
+
+    try:
+        settings = _settings()
+        if not settings.neo4j_uri:
+            st = localdb.start(settings.local, progress=lambda m: err.print(m, highlight=False))
+            if st.new_password:
+                console.print(f"Local Neo4j user neo4j, generated password: {st.new_password}")
+        with Store.connect(settings) as store:
+            store.apply_schema()
+            data = demo_mod.load_sample(store, size)
+    except Korrel8Error as exc:
+        raise fail(exc) from exc
+    print_counts(data)
+    if not settings.neo4j_uri:
+        browser = localdb.status(settings.local).browser_url
+        console.print(f"Neo4j Browser: {browser}")
+        console.print("Paste: MATCH p=(:Alert)-[*1..3]->(:Log) RETURN p LIMIT 50")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,122 @@
+"""Settings shared by the CLI, the Python API and the ingesters.
+
+Sources, highest priority first: keyword arguments, the environment
+(``NEO4J_URI``, ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``; everything
+else as ``KORREL8_<FIELD>``, nested with ``__`` such as ``KORREL8_LOCAL__BOLT_PORT``),
+then a YAML file: ``$KORREL8_CONFIG`` if set, else ``./korrel8.yaml`` if present.
+
+With no Neo4j URI configured, korrel8 uses the local database that
+``korrel8 db start`` runs, with the password that command stored for it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from korrel8.errors import ConfigError
+
+CONFIG_ENV = "KORREL8_CONFIG"
+DEFAULT_CONFIG_FILE = Path("korrel8.yaml")
+
+
+def default_data_dir() -> Path:
+    return platformdirs.user_data_path("korrel8") / "neo4j"
+
+
+def default_cache_dir() -> Path:
+    return platformdirs.user_cache_path("korrel8")
+
+
+class LocalNeo4jSettings(BaseModel):
+    """The Neo4j that ``korrel8 db start`` runs on this machine."""
+
+    host: str = "127.0.0.1"
+    bolt_port: int = Field(default=7687, ge=1, le=65535)
+    http_port: int = Field(default=7474, ge=1, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    heap: str = Field(default="1g", pattern=r"^[0-9]+[kmgKMG]$")
+    pagecache: str = Field(default="512m", pattern=r"^[0-9]+[kmgKMG]$")
+    start_timeout: float = Field(default=180.0, gt=0)
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://{self.host}:{self.bolt_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+
+class Settings(BaseSettings):
+    """Every setting korrel8 reads; see the module docstring for where from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KORREL8_",
+        env_nested_delimiter="__",
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+    neo4j_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("NEO4J_URI", "neo4j_uri")
+    )
+    neo4j_user: str = Field(
+        default="neo4j", validation_alias=AliasChoices("NEO4J_USER", "neo4j_user")
+    )
+    neo4j_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NEO4J_PASSWORD", "neo4j_password")
+    )
+    neo4j_database: str = Field(
+        default="neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "neo4j_database")
+    )
+    # Rows per UNWIND transaction; 5000 measured best with `make bench` (see README).
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    # How long deleted nodes and closed edges are kept before the purge removes them.
+    retention_hours: float = Field(default=72.0, gt=0)
+    local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def config_file() -> Path | None:
+    """The YAML file settings are read from, if any."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV}={named}: no such file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and config file, with ``overrides`` on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:  # pydantic's ValidationError and YAML errors
+        raise ConfigError(f"invalid korrel8 configuration: {exc}") from exc

@@ -1,0 +1,54 @@
+"""Every exception korrel8 raises on purpose, in one place.
+
+Each carries a message a user can act on; the CLI prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class Korrel8Error(Exception):
+    """Base of every error korrel8 raises deliberately."""
+
+
+class ConfigError(Korrel8Error):
+    """The configuration is missing or malformed."""
+
+
+class ParseError(Korrel8Error):
+    """A class, query or selector could not be parsed; the message says where."""
+
+
+class UnknownDomainError(ParseError):
+    """A domain name that korrel8 does not know; the message lists the known ones."""
+
+
+class UnknownClassError(ParseError):
+    """A class name that korrel8 does not know; the message lists close ones."""
+
+
+class InvalidIdentifierError(Korrel8Error):
+    """A label, relationship type or property key that may not reach Cypher text."""
+
+
+class StoreError(Korrel8Error):
+    """The graph store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Neo4j server cannot be reached."""
+
+
+class AuthenticationError(StoreError):
+    """Neo4j refused the credentials."""
+
+
+class DatabaseNotFoundError(StoreError):
+    """The configured Neo4j database does not exist."""
+
+
+class LauncherError(Korrel8Error):
+    """The local Neo4j could not be started, stopped or inspected."""
+
+
+class QueryGenerationError(Korrel8Error):
+    """No valid LogQL, PromQL or TraceQL query can be made from the given labels."""

@@ -1,0 +1,30 @@
+"""Loads the Cypher statements korrel8 runs from the files under ``cypher/``.
+
+Python never assembles Cypher from data: every statement is a file, values are
+parameters, and a user can paste the same text into Neo4j Browser.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from korrel8.errors import Korrel8Error
+
+CYPHER_DIR = Path(__file__).resolve().parent.parent / "cypher"
+
+
+@cache
+def load(name: str) -> str:
+    """The text of ``cypher/<name>.cypher``, without its comment lines."""
+    path = CYPHER_DIR / f"{name}.cypher"
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise Korrel8Error(f"cannot read Cypher statement {path}: {exc}") from exc
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+
+
+def load_many(name: str) -> list[str]:
+    """The statements of a file that holds several, each ended by ``;``."""
+    return [s.strip() for s in load(name).split(";") if s.strip()]

@@ -1,0 +1,293 @@
+"""The graph store: the one place that writes korrel8's graph to Neo4j.
+
+Writes are batched ``UNWIND $rows`` statements (files under ``cypher/store/``)
+against the uniqueness constraint on ``:Object(ref)``. A complete listing of one
+source and cluster may be followed by a sweep that marks deleted what it no longer
+holds; :meth:`Store.listing` makes that safe by sweeping only when the listing
+finished without error and was not marked partial.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from types import TracebackType
+from typing import Any, LiteralString, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
+
+from korrel8 import localdb, statements
+from korrel8.config import Settings, load_settings
+from korrel8.errors import (
+    AuthenticationError,
+    DatabaseNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from korrel8.rows import NODE_META, EdgeRow, NodeRow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def batched(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _query(name: str) -> LiteralString:
+    # The text comes from the project's own files, never from data. (mypy treats
+    # LiteralString as str; the annotation documents the driver's contract.)
+    return statements.load(name)  # type: ignore[return-value,unused-ignore]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the store connects; the password stays out of repr and logs."""
+
+    uri: str
+    user: str
+    password: str
+    database: str
+
+    def __repr__(self) -> str:
+        return f"Target(uri={self.uri!r}, user={self.user!r}, database={self.database!r})"
+
+
+def resolve_target(settings: Settings) -> Target:
+    """The configured Neo4j, or else the local one of ``korrel8 db start``."""
+    password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else None
+    if settings.neo4j_uri:
+        return Target(
+            settings.neo4j_uri, settings.neo4j_user, password or "", settings.neo4j_database
+        )
+    local = localdb.credentials(settings.local)
+    if local is None:
+        raise StoreUnavailableError(
+            "no Neo4j configured: run `korrel8 db start` for a local one, "
+            "or set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)"
+        )
+    return Target(local.uri, local.user, password or local.password, settings.neo4j_database)
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    nodes: int
+    edges: int
+
+
+class Store:
+    """A connection to korrel8's graph. Thread-safe: each call uses its own session."""
+
+    def __init__(self, driver: Driver, database: str = "neo4j", batch_size: int = 5000) -> None:
+        self.driver = driver
+        self.database = database
+        self.batch_size = batch_size
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None) -> Store:
+        """Connect and check that the server answers and the database exists."""
+        settings = settings or load_settings()
+        target = resolve_target(settings)
+        try:
+            driver = GraphDatabase.driver(target.uri, auth=(target.user, target.password))
+        except ValueError as exc:  # a malformed URI
+            raise StoreUnavailableError(f"invalid Neo4j URI {target.uri!r}: {exc}") from exc
+        store = cls(driver, target.database, settings.batch_size)
+        try:
+            # A plain session run: execute_query would retry an unreachable server for 30s.
+            with driver.session(database=target.database) as session:
+                session.run("RETURN 1").consume()
+        except AuthError as exc:
+            driver.close()
+            raise AuthenticationError(
+                f"Neo4j at {target.uri} refused user {target.user!r}: wrong password? "
+                "(NEO4J_USER / NEO4J_PASSWORD)"
+            ) from exc
+        except ServiceUnavailable as exc:
+            driver.close()
+            raise StoreUnavailableError(
+                f"cannot reach Neo4j at {target.uri}: {exc}. Is it running? "
+                "(`korrel8 db status` for the local one)"
+            ) from exc
+        except ClientError as exc:
+            driver.close()
+            if exc.code and "DatabaseNotFound" in exc.code:
+                raise DatabaseNotFoundError(
+                    f"Neo4j at {target.uri} has no database {target.database!r} (NEO4J_DATABASE)"
+                ) from exc
+            raise StoreError(f"Neo4j at {target.uri}: {exc.message}") from exc
+        return store
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reading and writing -------------------------------------------------
+
+    def run(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+        """Run one auto-commit statement (needed for CALL ... IN TRANSACTIONS)."""
+        try:
+            with self.driver.session(database=self.database) as session:
+                return [record.data() for record in session.run(query, params)]
+        except ServiceUnavailable as exc:
+            raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
+
+    def _write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(query, params)]
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                # execute_write retries transient errors such as deadlocks between writers.
+                return session.execute_write(work)
+        except ServiceUnavailable as exc:
+            raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j refused a write: {exc.message}") from exc
+
+    def apply_schema(self) -> None:
+        """Create the constraint and indexes if they are missing, and wait for them."""
+        for statement in statements.load_many("schema"):
+            self.run(statement)  # type: ignore[arg-type,unused-ignore]
+        self.run("CALL db.awaitIndexes(300)")
+
+    def upsert_nodes(self, rows: Iterable[NodeRow], now: datetime | None = None) -> int:
+        """Create or update nodes in batches; returns how many were written."""
+        now = now or utcnow()
+        query = _query("store/upsert_nodes")
+        written = 0
+        for batch in batched(rows, self.batch_size):
+            # Sorted by ref, concurrent writers lock in the same order: fewer deadlocks.
+            params = sorted((row.to_param() for row in batch), key=lambda p: str(p["ref"]))
+            result = self._write(query, rows=params, now=now, meta=list(NODE_META))
+            written += int(result[0]["written"]) if result else 0
+        return written
+
+    def upsert_edges(self, rows: Iterable[EdgeRow], now: datetime | None = None) -> int:
+        """Create or update edges in batches; edges whose ends are missing are skipped."""
+        now = now or utcnow()
+        query = _query("store/upsert_edges")
+        written = offered = 0
+        for batch in batched(rows, self.batch_size):
+            params = sorted(
+                (row.to_param() for row in batch), key=lambda p: (str(p["start"]), str(p["goal"]))
+            )
+            offered += len(params)
+            result = self._write(query, rows=params, now=now)
+            written += int(result[0]["written"]) if result else 0
+        if written < offered:
+            log.warning(
+                "%d of %d edges skipped: a start or goal node is missing",
+                offered - written,
+                offered,
+            )
+        return written
+
+    def sweep(
+        self,
+        source: str,
+        cluster: str,
+        started: datetime,
+        classes: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Mark deleted the nodes of ``source`` and ``cluster`` (and ``classes``) not seen
+        since ``started``, and close their edges. Call only after a complete listing."""
+        result = self.run(
+            _query("store/sweep"),
+            source=source,
+            cluster=cluster,
+            classes=list(classes) if classes is not None else None,
+            started=started,
+            now=now or utcnow(),
+            batch=self.batch_size,
+        )
+        return int(result[0]["deleted"]) if result else 0
+
+    def purge(self, retention: timedelta, now: datetime | None = None) -> PurgeCounts:
+        """Remove nodes deleted, and edges closed, longer than ``retention`` ago."""
+        cutoff = (now or utcnow()) - retention
+        edges = self.run(_query("store/purge_edges"), cutoff=cutoff, batch=self.batch_size)
+        nodes = self.run(_query("store/purge_nodes"), cutoff=cutoff, batch=self.batch_size)
+        return PurgeCounts(
+            nodes=int(nodes[0]["purged"]) if nodes else 0,
+            edges=int(edges[0]["purged"]) if edges else 0,
+        )
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Live nodes per class and open edges per type."""
+        out: dict[str, dict[str, int]] = {"node": {}, "edge": {}}
+        for row in self.run(_query("store/counts")):
+            out[row["what"]][row["name"]] = int(row["count"])
+        return out
+
+    def listing(self, source: str, cluster: str, classes: Sequence[str] | None = None) -> Listing:
+        """A listing of one source and cluster (and classes) that sweeps when complete."""
+        return Listing(self, source, cluster, classes)
+
+
+class Listing:
+    """Upserts the rows of one listing and, if it completes, sweeps what it lacked.
+
+    The sweep runs only when the ``with`` block ends without an exception and
+    :meth:`mark_partial` was not called: a partial listing never deletes data.
+    """
+
+    def __init__(
+        self, store: Store, source: str, cluster: str, classes: Sequence[str] | None
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.cluster = cluster
+        self.classes = classes
+        self.started = utcnow()
+        self.written = 0
+        self.deleted = 0
+        self.partial_reason: str | None = None
+
+    def upsert(self, rows: Iterable[NodeRow]) -> int:
+        written = self.store.upsert_nodes(rows)
+        self.written += written
+        return written
+
+    def mark_partial(self, reason: str) -> None:
+        self.partial_reason = reason
+
+    def __enter__(self) -> Listing:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if e is not None:
+            self.partial_reason = self.partial_reason or f"{type(e).__name__}: {e}"
+        if self.partial_reason is not None:
+            log.warning(
+                "no sweep of %s/%s: the listing was partial (%s); existing data kept",
+                self.source, self.cluster, self.partial_reason,
+            )  # fmt: skip
+            return
+        self.deleted = self.store.sweep(self.source, self.cluster, self.started, self.classes)
+
+
+__all__ = ["Listing", "PurgeCounts", "Store", "Target", "resolve_target"]
