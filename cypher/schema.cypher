@@ -10,3 +10,5 @@ CREATE INDEX object_name IF NOT EXISTS FOR (n:Object) ON (n.name);
 // The purge finds old deletions; incremental rule runs find recent changes.
 CREATE INDEX object_deleted_at IF NOT EXISTS FOR (n:Object) ON (n.deleted_at);
 CREATE INDEX object_changed_at IF NOT EXISTS FOR (n:Object) ON (n.changed_at);
+// When each rule last ran, so the next run can be incremental.
+CREATE CONSTRAINT rule_state_name IF NOT EXISTS FOR (s:RuleState) REQUIRE s.name IS UNIQUE;

@@ -12,6 +12,7 @@ from rich.table import Table
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
+from korrel8.rules_cli import rules_app
 from korrel8.store import Store
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(rules_app, name="rules")
 
 console = Console()
 err = Console(stderr=True)
@@ -31,7 +33,7 @@ def _settings() -> Settings:
 
 
 def fail(exc: Korrel8Error) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

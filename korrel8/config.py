@@ -59,6 +59,58 @@ class LocalNeo4jSettings(BaseModel):
         return f"http://{self.host}:{self.http_port}"
 
 
+class HttpSourceSettings(BaseModel):
+    """An HTTP back-end korrel8 reads from (Alertmanager, Prometheus, Loki, Tempo).
+
+    Credentials are SecretStr: they never appear in repr, logs or errors.
+    """
+
+    url: str | None = None  # None: the source is not configured
+    bearer_token: SecretStr | None = None
+    bearer_token_file: Path | None = None  # read at each request: tokens rotate
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    verify_tls: bool = True
+    timeout: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    interval_seconds: float = Field(default=60.0, gt=0)  # how often `serve` ingests it
+    cluster: str = "default"  # the cluster name given to what this source reports
+
+
+class KubernetesSettings(BaseModel):
+    """The clusters korrel8 lists; see ingest/k8s.py."""
+
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config, or in-cluster
+    contexts: list[str] = Field(default_factory=list)  # empty: the current context
+    cluster_names: dict[str, str] = Field(default_factory=dict)  # context -> name
+    page_size: int = Field(default=500, ge=1)
+    custom_resources: str | list[str] = "all"  # "all", "none", or a list of plural.group
+    watch: bool = True  # False: relist on every interval
+    interval_seconds: float = Field(default=300.0, gt=0)
+
+
+class LogStoreSettings(HttpSourceSettings):
+    # How log streams are labelled, and so how LogQL selects them.
+    convention: str = Field(default="lokistack", pattern=r"^(lokistack|promtail|otel)$")
+
+
+class SourcesSettings(BaseModel):
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    alertmanager: HttpSourceSettings = Field(default_factory=HttpSourceSettings)
+    prometheus: HttpSourceSettings = Field(default_factory=HttpSourceSettings)
+    loki: LogStoreSettings = Field(default_factory=LogStoreSettings)
+    tempo: HttpSourceSettings = Field(default_factory=HttpSourceSettings)
+
+
+class RulesSettings(BaseModel):
+    """Which rules run: the defaults in cypher/rules/, plus a user's, minus the disabled."""
+
+    dirs: list[Path] = Field(default_factory=list)  # extra rule directories
+    enable: list[str] = Field(default_factory=list)  # rules that are off by default
+    disable: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Every setting korrel8 reads; see the module docstring for where from."""
 
@@ -86,6 +138,10 @@ class Settings(BaseSettings):
     # How long deleted nodes and closed edges are kept before the purge removes them.
     retention_hours: float = Field(default=72.0, gt=0)
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    # Extra label vocabulary files merged over the packaged one (korrel8/vocabulary.yaml).
+    vocabularies: list[Path] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -7,9 +7,9 @@ demo (a generated cluster, real rules, the mission's correlation) replaces it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
+from korrel8.model import Class, ref
 from korrel8.rows import EdgeRow, NodeRow
 from korrel8.store import Store
 
@@ -17,15 +17,12 @@ CLUSTER = "demo"
 SOURCE = "demo"
 
 
-def ref(domain: str, cls: str, **selector: str) -> str:
-    body = json.dumps({"cluster": CLUSTER, **selector}, sort_keys=True, separators=(",", ":"))
-    return f"{domain}:{cls}:{body}"
-
-
 def _node(domain: str, cls: str, namespace: str, name: str, **props: str) -> NodeRow:
     return NodeRow.model_validate(
         {
-            "ref": ref(domain, cls, namespace=namespace, name=name),
+            "ref": ref(
+                Class(domain=domain, name=cls), {"namespace": namespace, "name": name}, CLUSTER
+            ),
             "domain": domain,
             "class": cls,
             "source": SOURCE,

@@ -52,3 +52,42 @@ class LauncherError(Korrel8Error):
 
 class QueryGenerationError(Korrel8Error):
     """No valid LogQL, PromQL or TraceQL query can be made from the given labels."""
+
+
+class SourceError(Korrel8Error):
+    """An HTTP back-end (Alertmanager, Prometheus, Loki, Tempo) failed or answered nonsense.
+
+    The message names the source and its URL, never its credentials.
+    """
+
+
+class SourceUnavailableError(SourceError):
+    """An HTTP back-end cannot be reached, or did not answer in time."""
+
+
+class SourceAuthError(SourceError):
+    """An HTTP back-end refused korrel8's credentials (HTTP 401 or 403)."""
+
+
+class KubernetesError(Korrel8Error):
+    """The Kubernetes API failed or refused a request; the message names the cluster."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, None when no answer came
+
+
+class KubernetesForbiddenError(KubernetesError):
+    """The credential may not read a resource (HTTP 403): grant list/watch, or leave it out."""
+
+
+class KubernetesNotFoundError(KubernetesError):
+    """The cluster does not serve a resource (HTTP 404)."""
+
+
+class KubernetesGoneError(KubernetesError):
+    """A resourceVersion or continue token has expired (HTTP 410): list again."""
+
+
+class KubernetesUnavailableError(KubernetesError):
+    """The API server did not answer, after retries (timeouts, refused or reset connections)."""

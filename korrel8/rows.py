@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from korrel8 import identifiers
+from korrel8.model import Class
 
 Scalar = str | int | float | bool | datetime
 PropertyValue = Scalar | list[str] | list[int] | list[float] | None
@@ -22,19 +23,11 @@ EDGE_META = ("rule", "first_seen", "last_seen", "valid_to")
 # Fields of NodeRow that become properties of the same name.
 NODE_FIELDS = ("domain", "class", "source", "cluster", "namespace", "name")
 
-CLASS_NAME = r"^[A-Za-z][A-Za-z0-9_]*(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
-_DOMAIN_LABELS = {"k8s": "K8s"}
 
-
-def domain_label(domain: str) -> str:
-    """The Neo4j label of a domain: k8s -> K8s, log -> Log."""
-    return identifiers.label(_DOMAIN_LABELS.get(domain, domain[:1].upper() + domain[1:]))
-
-
-def class_label(class_name: str) -> str:
-    """The Neo4j label of a class: Deployment.apps -> Deployment, application -> Application."""
-    kind = class_name.split(".", 1)[0]
-    return identifiers.label(kind[:1].upper() + kind[1:])
+def graph_labels(domain: str, class_name: str) -> list[str]:
+    """The Neo4j labels of a node besides :Object: its domain's and its class's."""
+    cls = Class(domain=domain, name=class_name)
+    return [identifiers.label(cls.domain_label), identifiers.label(cls.label)]
 
 
 def _check_properties(props: dict[str, PropertyValue], reserved: tuple[str, ...]) -> None:
@@ -51,8 +44,8 @@ class NodeRow(BaseModel):
 
     ref: str = Field(min_length=1)
     domain: str = Field(pattern=r"^[a-z][a-z0-9]*$")
-    # A kind, optionally with its API group: Pod, Deployment.apps, application.
-    class_name: str = Field(alias="class", pattern=CLASS_NAME)
+    # The class within the domain, canonical: Pod, Deployment.apps, application.
+    class_name: str = Field(alias="class", min_length=1)
     source: str = Field(min_length=1)  # the ingester that owns the node; scopes its sweeps
     cluster: str = Field(min_length=1)
     namespace: str | None = None
@@ -65,9 +58,18 @@ class NodeRow(BaseModel):
         _check_properties(props, NODE_META + NODE_FIELDS)
         return props
 
+    @model_validator(mode="after")
+    def _known_class(self) -> NodeRow:
+        # Canonical (k8s:Deployment -> Deployment.apps) and checked: an unknown
+        # domain or an ill-formed class is refused here, before any Cypher.
+        canonical = Class(domain=self.domain, name=self.class_name).name
+        if canonical != self.class_name:
+            object.__setattr__(self, "class_name", canonical)
+        return self
+
     @property
     def graph_labels(self) -> list[str]:
-        return [domain_label(self.domain), class_label(self.class_name)]
+        return graph_labels(self.domain, self.class_name)
 
     def to_param(self) -> dict[str, Any]:
         props: dict[str, Any] = {k: v for k, v in self.properties.items() if v is not None}

@@ -100,7 +100,12 @@ class Store:
         settings = settings or load_settings()
         target = resolve_target(settings)
         try:
-            driver = GraphDatabase.driver(target.uri, auth=(target.user, target.password))
+            # Notifications off: "label does not exist" on an empty graph is noise to users.
+            driver = GraphDatabase.driver(
+                target.uri,
+                auth=(target.user, target.password),
+                notifications_min_severity="OFF",
+            )
         except ValueError as exc:  # a malformed URI
             raise StoreUnavailableError(f"invalid Neo4j URI {target.uri!r}: {exc}") from exc
         store = cls(driver, target.database, settings.batch_size)

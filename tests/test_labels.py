@@ -110,6 +110,31 @@ def test_container_ids_lose_their_runtime_prefix(raw: str) -> None:
     assert normalize({"container_id": raw}) == {"container.id": "ab123"}
 
 
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("nginx:1.14.2", "nginx"),
+        ("registry.example.com:5000/team/app:v1", "registry.example.com:5000/team/app"),
+        ("quay.io/prometheus/alertmanager@sha256:17098c17ed2a", "quay.io/prometheus/alertmanager"),
+        ("registry.example.com:5000/app", "registry.example.com:5000/app"),
+        ("sha256:17098c17ed2a22ae18f350d8f8e6e862", None),  # an image id, not a name
+    ],
+)
+def test_image_names_lose_tag_and_digest(raw: str, name: str | None) -> None:
+    expected = {} if name is None else {"container.image.name": name}
+    assert normalize({"kubernetes.container_image": raw}, "log") == expected
+
+
+def test_cgroupfs_paths_give_pod_uid_and_container_id() -> None:
+    cid = "0123456789abcdef" * 4
+    path = f"/kubepods/burstable/pod3426a9c5-53d6-4736-9ca8-f575828e3e4b/{cid}"
+    assert normalize({"id": path}, "metric") == {
+        "k8s.pod.uid": "3426a9c5-53d6-4736-9ca8-f575828e3e4b",
+        "container.id": cid,
+    }
+    assert normalize({"id": "/system.slice/kubelet.service"}, "metric") == {}
+
+
 def test_more_specific_source_wins_and_the_conflict_is_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -275,7 +300,7 @@ def test_bad_user_vocabulary_names_the_file(tmp_path: Path, text: str, expected:
 
 
 def test_missing_user_vocabulary_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nothing.yaml"):
+    with pytest.raises(ConfigError, match=r"nothing\.yaml"):
         labels.configure([tmp_path / "nothing.yaml"])
 
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 from korrel8.errors import (
     AuthenticationError,
     DatabaseNotFoundError,
-    InvalidIdentifierError,
+    Korrel8Error,
     StoreUnavailableError,
 )
 from korrel8.rows import EdgeRow, NodeRow
@@ -183,7 +183,7 @@ def test_cypher_in_values_is_stored_as_data(store: Store) -> None:
 )
 def test_names_carrying_cypher_are_refused(store: Store, make: object) -> None:
     store.upsert_nodes([node("a")])
-    with pytest.raises((InvalidIdentifierError, ValidationError)):
+    with pytest.raises((Korrel8Error, ValidationError)):
         row = make()  # type: ignore[operator]
         if isinstance(row, NodeRow):
             store.upsert_nodes([row])

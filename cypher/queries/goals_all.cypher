@@ -1,0 +1,38 @@
+// Goal search, every path: from each start to every goal object, every path within the
+// depth bound that uses no relationship twice (Cypher's default trail semantics).
+// $starts: [ref]; $goals: [{domain, class}] (class null: every class of the domain);
+// $since, $until: datetimes: a node or edge counts when its lifetime meets the window;
+// $limit: goal objects returned (one more is fetched to tell that the list was cut).
+// Depth: the upper bound of the quantifier {1,4} is the depth korrel8 runs with
+// (a checked integer: Cypher takes no parameter there).
+UNWIND $starts AS start_ref
+MATCH (s:Object {ref: start_ref})
+WHERE s.first_seen <= $until AND (s.deleted_at IS NULL OR s.deleted_at >= $since)
+MATCH p = (s)
+  (()-[r]->(x)
+    WHERE r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
+      AND x.first_seen <= $until AND (x.deleted_at IS NULL OR x.deleted_at >= $since)
+  ){1,4}
+  (g)
+WHERE any(goal IN $goals WHERE g.domain = goal.domain AND (goal.class IS NULL OR g.class = goal.class))
+WITH g, collect(p) AS paths
+ORDER BY g.ref
+LIMIT $limit + 1
+UNWIND paths AS p
+WITH collect(p) AS paths
+// One row: each object once, and the paths as refs with their edges. Times go out as
+// ISO 8601 strings, cheaper for a client to read than temporal values.
+CALL (paths) {
+  UNWIND paths AS p
+  UNWIND nodes(p) AS n
+  WITH DISTINCT n
+  RETURN collect(n {.*, first_seen: toString(n.first_seen), last_seen: toString(n.last_seen),
+                    changed_at: toString(n.changed_at), deleted_at: toString(n.deleted_at)}) AS objects
+}
+RETURN objects,
+       [p IN paths | {
+         objects: [n IN nodes(p) | n.ref],
+         edges: [e IN relationships(p) | e {.*, type: type(e), start: startNode(e).ref,
+                   goal: endNode(e).ref, first_seen: toString(e.first_seen),
+                   last_seen: toString(e.last_seen), valid_to: toString(e.valid_to)}]
+       }] AS paths

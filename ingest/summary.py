@@ -1,0 +1,20 @@
+"""What one ingest run reports: objects per class, seconds, errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Summary:
+    source: str
+    cluster: str
+    objects: Counter[str] = field(default_factory=Counter)  # class -> nodes written
+    deleted: int = 0  # nodes a complete listing swept
+    errors: list[str] = field(default_factory=list)  # one line each, no credentials
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

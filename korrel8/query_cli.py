@@ -1,0 +1,222 @@
+"""The correlation commands of the CLI: ``goals``, ``neighbours`` and ``get``.
+
+``register(app)`` adds them to the ``korrel8`` Typer app. Each prints a table, or writes
+JSON, HTML, DOT, Mermaid or GraphML (``--output``) to stdout or a file (``-o``);
+``--show-cypher`` prints the path query with its parameters, ready for Neo4j Browser.
+Errors are korrel8 errors: one red message, no traceback, exit status 1.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from korrel8.correlate import DEFAULT_DEPTH, DEFAULT_LIMIT, DEFAULT_NEIGHBOUR_DEPTH, Korrel8
+from korrel8.errors import Korrel8Error
+from korrel8.result import Result
+
+__all__ = ["Output", "get", "goals", "neighbours", "register"]
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+    dot = "dot"
+    mermaid = "mermaid"
+    graphml = "graphml"
+
+
+_WINDOW_HELP = "ISO 8601 time, a duration ago (15m, 2h, 3d) or now"
+Since = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Start of the time window (default: an hour before --until): {_WINDOW_HELP}."
+    ),
+]
+Until = Annotated[
+    str | None, typer.Option(help=f"End of the time window (default: now): {_WINDOW_HELP}.")
+]
+At = Annotated[str | None, typer.Option(help=f"One instant instead of a window: {_WINDOW_HELP}.")]
+Limit = Annotated[int, typer.Option(help="At most this many objects found.")]
+OutputOpt = Annotated[Output, typer.Option("--output", help="What to print.")]
+OutFile = Annotated[
+    Path | None, typer.Option("-o", "--out-file", help="Write the output to this file.")
+]
+ShowCypher = Annotated[
+    bool, typer.Option("--show-cypher", help="Print the Cypher and parameters for Neo4j Browser.")
+]
+
+
+def goals(
+    start: Annotated[str, typer.Argument(help="A korrel8r query or a ref.")],
+    goal: Annotated[
+        list[str], typer.Argument(help="Goal classes (log:application) or domains (log).")
+    ],
+    depth: Annotated[int, typer.Option(help="At most this many rule edges.")] = DEFAULT_DEPTH,
+    all_paths: Annotated[
+        bool, typer.Option("--all-paths", help="Every path within the depth, not the shortest.")
+    ] = False,
+    since: Since = None,
+    until: Until = None,
+    at: At = None,
+    limit: Limit = DEFAULT_LIMIT,
+    output: OutputOpt = Output.table,
+    out_file: OutFile = None,
+    show_cypher: ShowCypher = False,
+) -> None:
+    """Find the goal objects reachable from START by rule chains, with the paths."""
+    _run(
+        lambda k: k.goals(
+            start, goal, depth=depth, since=since, until=until, at=at, limit=limit,
+            all_paths=all_paths,
+        ),
+        output, out_file, show_cypher,
+    )  # fmt: skip
+
+
+def neighbours(
+    start: Annotated[str, typer.Argument(help="A korrel8r query or a ref.")],
+    depth: Annotated[int, typer.Option(help="At most this many rule edges.")] = (
+        DEFAULT_NEIGHBOUR_DEPTH
+    ),
+    both: Annotated[
+        bool, typer.Option("--both", help="Follow rule edges either way, not only forward.")
+    ] = False,
+    since: Since = None,
+    until: Until = None,
+    at: At = None,
+    limit: Limit = DEFAULT_LIMIT,
+    output: OutputOpt = Output.table,
+    out_file: OutFile = None,
+    show_cypher: ShowCypher = False,
+) -> None:
+    """Show everything within --depth rule edges of START."""
+    _run(
+        lambda k: k.neighbours(
+            start, depth=depth, both=both, since=since, until=until, at=at, limit=limit
+        ),
+        output, out_file, show_cypher,
+    )  # fmt: skip
+
+
+def get(
+    query: Annotated[str, typer.Argument(help="A korrel8r query or a ref.")],
+    since: Since = None,
+    until: Until = None,
+    at: At = None,
+    limit: Limit = DEFAULT_LIMIT,
+    output: OutputOpt = Output.table,
+    out_file: OutFile = None,
+    show_cypher: ShowCypher = False,
+) -> None:
+    """Show the objects QUERY selects, with their data queries."""
+    _run(
+        lambda k: k.get(query, since=since, until=until, at=at, limit=limit),
+        output, out_file, show_cypher,
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``goals``, ``neighbours`` and ``get`` to ``app``."""
+    app.command("goals")(goals)
+    app.command("neighbours")(neighbours)
+    app.command("get")(get)
+
+
+def _run(
+    search: Callable[[Korrel8], Result], output: Output, out_file: Path | None, show_cypher: bool
+) -> None:
+    try:
+        with Korrel8.connect() as k:
+            result = search(k)
+        text = None if output is Output.table else _render(result, output)
+    except Korrel8Error as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(code=1) from None
+    if output is Output.table and out_file is None:
+        print_table(result)
+    elif out_file is not None:
+        try:
+            out_file.write_text(text if text is not None else _plain_table(result), "utf-8")
+        except OSError as exc:
+            err.print(f"[bold red]error:[/] cannot write {escape(str(out_file))}: {exc}")
+            raise typer.Exit(code=1) from None
+        err.print(f"wrote {escape(str(out_file))}")
+    else:
+        sys.stdout.write(text or "")
+    if show_cypher:
+        # Beside a table or a file, on stdout; beside JSON and the like, on stderr so that
+        # the output stays parseable.
+        target = console if (output is Output.table or out_file is not None) else err
+        target.print("\n// Neo4j Browser: run the :params line, then the query.", markup=False)
+        target.print(result.cypher.for_browser(), markup=False, soft_wrap=True)
+
+
+def _render(result: Result, output: Output) -> str:
+    renderers: dict[Output, Callable[[], str]] = {
+        Output.json: lambda: result.to_json() + "\n",
+        Output.html: result.to_html,
+        Output.dot: result.to_dot,
+        Output.mermaid: result.to_mermaid,
+        Output.graphml: result.to_graphml,
+    }
+    return renderers[output]()
+
+
+def _plain_table(result: Result) -> str:
+    capture = Console(width=160, record=True, file=io.StringIO())
+    print_table(result, capture)
+    return capture.export_text()
+
+
+def print_table(result: Result, out: Console = console) -> None:
+    """The goal objects with their data queries, the paths with their rules, the counts."""
+    heading = {"goals": "Goals", "neighbours": "Neighbours", "get": "Objects"}[result.kind]
+    table = Table(title=f"{heading} of {result.start_query}", title_justify="left")
+    for column in ("class", "namespace", "name", "data query"):
+        table.add_column(column, overflow="fold")
+    for node in result.goals:
+        data = node.data_query
+        query = f"{data.language}: {data.query}" if data else node.query
+        table.add_row(*(escape(v) for v in (node.class_, node.namespace or "", node.title, query)))
+    out.print(table)
+    if result.paths and result.kind == "goals":
+        paths = Table(title="Paths (the rule on each edge)", title_justify="left")
+        paths.add_column("path", overflow="fold")
+        for path in result.paths:
+            steps = [_caption(result, path.refs[0])]
+            for edge, ref in zip(path.edges, path.refs[1:], strict=True):
+                steps.append(f"-[{edge.rule}]-> {_caption(result, ref)}")
+            paths.add_row(escape(" ".join(steps)))
+        out.print(paths)
+    counts = Table(title="Objects per class", title_justify="left")
+    counts.add_column("class")
+    counts.add_column("found", justify="right")
+    counts.add_column("goals", justify="right")
+    goal_counts = result.goal_counts
+    for cls, n in result.counts.items():
+        counts.add_row(escape(cls), str(n), str(goal_counts.get(cls, 0)))
+    out.print(counts)
+    window = f"{result.since.isoformat()} to {result.until.isoformat()}"
+    note = f"window {window}" + (f", depth {result.depth}" if result.depth else "")
+    if result.truncated:
+        note += "; [bold]cut at the limit[/]: raise --limit to see more"
+    out.print(note)
+
+
+def _caption(result: Result, ref: str) -> str:
+    node = result.nodes[ref]
+    return f"{node.class_} {node.title}"

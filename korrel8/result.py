@@ -1,0 +1,364 @@
+"""What a correlation returns: the objects, the rule edges, the paths that explain them.
+
+A :class:`Result` is plain data built from the rows of a path query; the render modules
+turn it into JSON, DOT, Mermaid, GraphML or an HTML investigation graph. Times are
+timezone-aware datetimes; the JSON shape is ``korrel8/schemas/result.schema.json``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from korrel8.querygen import go_quote
+
+__all__ = [
+    "DataQuery",
+    "Edge",
+    "Kind",
+    "Node",
+    "Path",
+    "Result",
+    "Statement",
+    "cypher_literal",
+    "plain",
+]
+
+Kind = Literal["goals", "neighbours", "get"]
+
+# Where a signal node keeps the query that fetches its data from its own back-end.
+_DATA_PROPERTIES = (("logql", "LogQL"), ("promql", "PromQL"), ("traceql", "TraceQL"))
+
+
+def plain(value: Any) -> Any:
+    """A Neo4j value as plain Python: driver times become datetimes, maps and lists recurse."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    to_native = getattr(value, "to_native", None)
+    if callable(to_native):  # neo4j.time.DateTime, Date, Time, Duration
+        return to_native()
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    value = plain(value)
+    return value if isinstance(value, datetime) else None
+
+
+@dataclass(frozen=True)
+class DataQuery:
+    """The query that fetches an object's data from its own back-end."""
+
+    language: str  # LogQL, PromQL, TraceQL, kubectl
+    query: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """One object of the graph, as the path query returned it."""
+
+    ref: str
+    domain: str
+    class_name: str  # within the domain: Pod, Deployment.apps, application
+    properties: Mapping[str, Any]
+
+    @classmethod
+    def from_row(cls, props: Mapping[str, Any]) -> Node:
+        p = plain(props)
+        return cls(ref=p["ref"], domain=p["domain"], class_name=p["class"], properties=p)
+
+    @property
+    def class_(self) -> str:
+        """The full class, ``DOMAIN:CLASS``: ``k8s:Pod``."""
+        return f"{self.domain}:{self.class_name}"
+
+    @property
+    def query(self) -> str:
+        """The korrel8r query that finds exactly this object: its ref."""
+        return self.ref
+
+    @property
+    def name(self) -> str | None:
+        return _str(self.properties.get("name"))
+
+    @property
+    def namespace(self) -> str | None:
+        return _str(self.properties.get("namespace"))
+
+    @property
+    def cluster(self) -> str | None:
+        return _str(self.properties.get("cluster"))
+
+    @property
+    def first_seen(self) -> datetime | None:
+        return _time(self.properties.get("first_seen"))
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return _time(self.properties.get("last_seen"))
+
+    @property
+    def deleted_at(self) -> datetime | None:
+        return _time(self.properties.get("deleted_at"))
+
+    @property
+    def data_query(self) -> DataQuery | None:
+        """The back-end query for the object's data: LogQL, PromQL, TraceQL or kubectl."""
+        for key, language in _DATA_PROPERTIES:
+            text = self.properties.get(key)
+            if isinstance(text, str) and text:
+                return DataQuery(language, text)
+        if self.domain == "k8s" and self.name:
+            return DataQuery("kubectl", _kubectl(self.class_name, self.name, self.namespace))
+        return None
+
+    @property
+    def title(self) -> str:
+        """A short caption: the name, else the ref."""
+        return self.name or self.ref
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One rule edge: ``start -[type {rule}]-> goal``."""
+
+    start: str
+    goal: str
+    type: str
+    rule: str
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    valid_to: datetime | None = None
+
+    @classmethod
+    def from_row(cls, props: Mapping[str, Any]) -> Edge:
+        p = plain(props)
+        return cls(
+            start=p["start"],
+            goal=p["goal"],
+            type=p["type"],
+            rule=str(p.get("rule") or ""),
+            first_seen=_time(p.get("first_seen")),
+            last_seen=_time(p.get("last_seen")),
+            valid_to=_time(p.get("valid_to")),
+        )
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.start, self.type, self.rule, self.goal)
+
+
+@dataclass(frozen=True)
+class Path:
+    """A chain of rule edges from a start object; the explanation of its last object."""
+
+    refs: tuple[str, ...]
+    edges: tuple[Edge, ...]
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(e.rule for e in self.edges)
+
+    @property
+    def start(self) -> str:
+        return self.refs[0]
+
+    @property
+    def end(self) -> str:
+        return self.refs[-1]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A Cypher statement as it ran, with its parameters."""
+
+    text: str
+    parameters: Mapping[str, Any]
+
+    def for_browser(self) -> str:
+        """The statement for Neo4j Browser: a ``:params`` command, then the query."""
+        params = ", ".join(f"{k}: {cypher_literal(v)}" for k, v in self.parameters.items())
+        return f":params {{{params}}}\n\n{self.text.strip()}\n"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answer of a goal search, a neighbour search or a get.
+
+    ``nodes`` holds every object on a path (in discovery order), ``edges`` every rule edge
+    on a path once, ``goals`` the objects searched for (for a neighbour search, every
+    object but the starts; for a get, the objects the query matched).
+    """
+
+    kind: Kind
+    start_query: str
+    starts: tuple[str, ...]
+    goal_classes: tuple[str, ...]
+    depth: int | None
+    since: datetime
+    until: datetime
+    nodes: Mapping[str, Node]
+    edges: tuple[Edge, ...]
+    paths: tuple[Path, ...]
+    goals: tuple[Node, ...]
+    truncated: bool
+    cypher: Statement
+    statements: tuple[Statement, ...] = field(default=())
+    all_paths: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Objects per class, ``DOMAIN:CLASS``, over every node of the result."""
+        return dict(sorted(Counter(n.class_ for n in self.nodes.values()).items()))
+
+    @property
+    def goal_counts(self) -> dict[str, int]:
+        """Goal objects per class."""
+        return dict(sorted(Counter(n.class_ for n in self.goals).items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        from korrel8.render import json as render_json
+
+        return render_json.to_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        from korrel8.render import json as render_json
+
+        return render_json.to_json(self, indent=indent)
+
+    def to_html(self, path: str | pathlib.Path | None = None) -> str:
+        """The investigation graph as one self-contained HTML page; written to ``path``
+        if given. Returns the HTML."""
+        from korrel8.render import html
+
+        text = html.to_html(self)
+        if path is not None:
+            pathlib.Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_dot(self) -> str:
+        from korrel8.render import dot
+
+        return dot.to_dot(self)
+
+    def to_mermaid(self) -> str:
+        from korrel8.render import mermaid
+
+        return mermaid.to_mermaid(self)
+
+    def to_graphml(self) -> str:
+        from korrel8.render import graphml
+
+        return graphml.to_graphml(self)
+
+
+def assemble(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    kind: Kind,
+    start_query: str,
+    starts: Sequence[str],
+    goal_classes: Sequence[str],
+    depth: int | None,
+    since: datetime,
+    until: datetime,
+    limit: int,
+    cypher: Statement,
+    statements: Sequence[Statement],
+    all_paths: bool = False,
+) -> Result:
+    """A Result from path rows ``{nodes: [props], edges: [props]}``.
+
+    The goal of a row is its last node. The queries fetch one goal more than ``limit``:
+    if it comes, the list was cut, and it is dropped.
+    """
+    nodes: dict[str, Node] = {}
+    edges: dict[tuple[str, str, str, str], Edge] = {}
+    paths: list[Path] = []
+    goal_refs: dict[str, None] = {}  # ordered set
+    truncated = False
+    for row in rows:
+        goal = str(row["nodes"][-1]["ref"])
+        if goal not in goal_refs:
+            if len(goal_refs) >= limit:
+                truncated = True  # the query fetched one goal more than asked: drop it
+                continue
+            goal_refs[goal] = None
+        row_nodes = [Node.from_row(p) for p in row["nodes"]]
+        for n in row_nodes:
+            nodes.setdefault(n.ref, n)
+        row_edges = [Edge.from_row(p) for p in row["edges"]]
+        for e in row_edges:
+            edges.setdefault(e.key, e)
+        if row_edges:
+            paths.append(Path(tuple(n.ref for n in row_nodes), tuple(row_edges)))
+    start_set = set(starts)
+    goals = [nodes[r] for r in goal_refs if kind == "get" or r not in start_set]
+    return Result(
+        kind=kind,
+        start_query=start_query,
+        starts=tuple(starts),
+        goal_classes=tuple(goal_classes),
+        depth=depth,
+        since=since,
+        until=until,
+        nodes=nodes,
+        edges=tuple(edges.values()),
+        paths=tuple(paths),
+        goals=tuple(goals),
+        truncated=truncated,
+        cypher=cypher,
+        statements=tuple(statements),
+        all_paths=all_paths,
+    )
+
+
+def cypher_literal(value: Any) -> str:
+    """``value`` as a Cypher literal, for Neo4j Browser's ``:params``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"datetime({_cypher_string(value.isoformat())})"
+    if isinstance(value, date):
+        return f"date({_cypher_string(value.isoformat())})"
+    if isinstance(value, str):
+        return _cypher_string(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"`{k}`: {cypher_literal(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(cypher_literal(v) for v in value) + "]"
+    raise TypeError(f"no Cypher literal for {type(value).__name__}")
+
+
+def _cypher_string(text: str) -> str:
+    # Cypher string literals take the same backslash escapes as Go's for these characters.
+    return go_quote(text)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _kubectl(class_name: str, name: str, namespace: str | None) -> str:
+    kind, _, group = class_name.partition(".")
+    resource = f"{kind.lower()}.{group}" if group else kind.lower()
+    scope = f" -n {_shell(namespace)}" if namespace else ""
+    return f"kubectl get {resource} {_shell(name)}{scope}"
+
+
+def _shell(word: str) -> str:
+    # Kubernetes names are DNS labels; quote anything else so the command stays one word.
+    if word and all(c.isalnum() or c in "-._" for c in word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"

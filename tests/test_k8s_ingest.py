@@ -1,0 +1,648 @@
+"""The Kubernetes ingester against a real kube-apiserver and a real Neo4j."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+from typer import Typer
+from typer.testing import CliRunner
+
+from bench import cluster_gen
+from ingest.k8s import ClusterResult, cluster_name, ingest_cluster, kinds_to_list
+from ingest.k8s_api import Retry, connect
+from ingest.k8s_cli import k8s as k8s_command
+from ingest.k8s_kinds import KindSpec, builtin_kinds, discover
+from ingest.k8s_watch import ClusterWatch
+from korrel8.config import KubernetesSettings
+from korrel8.model import Class, ref
+from korrel8.rows import EdgeRow
+from korrel8.store import Store
+from tests.graph import edges, nodes
+from tests.servers.faulty_proxy import FaultyProxy
+from tests.servers.kube import KubeServer, rest
+from tests.servers.neo4j import Neo4jServer
+
+ADMIN, READONLY = "korrel8-admin", "korrel8-readonly"
+# Quick retries: the failures below are injected, waiting longer proves nothing more.
+FAST = Retry(attempts=3, backoff=0.05, max_backoff=0.2, connect_timeout=5, read_timeout=30)
+PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def admin(kube: KubeServer) -> Iterator[k8s.ApiClient]:
+    with kube.admin_client() as api:
+        yield api
+
+
+@pytest.fixture
+def cluster(admin: k8s.ApiClient) -> str:
+    """The name the ingester gives the test cluster: its kube-system namespace's UID."""
+    return str(rest(admin, "GET", "/api/v1/namespaces/kube-system")["metadata"]["uid"])
+
+
+def settings_for(kubeconfig: Path, **overrides: Any) -> KubernetesSettings:
+    return KubernetesSettings(kubeconfig=kubeconfig, **{"custom_resources": "none", **overrides})
+
+
+def kinds(*names: str) -> list[KindSpec]:
+    return [spec for spec in builtin_kinds() if spec.kind in names]
+
+
+def ingest(
+    store: Store,
+    kubeconfig: Path,
+    context: str = ADMIN,
+    only: list[KindSpec] | None = None,
+    progress: Callable[[KindSpec, int, int | None], None] | None = None,
+    **overrides: Any,
+) -> ClusterResult:
+    settings = settings_for(kubeconfig, **overrides)
+    conn = connect(settings, context, FAST)
+    try:
+        return ingest_cluster(store, conn, settings, kinds=only, progress=progress)
+    finally:
+        conn.close()
+
+
+def kind_result(result: ClusterResult, kind: str) -> Any:
+    return next(k for k in result.kinds if k.spec.kind == kind)
+
+
+def node_ref(cls: str, namespace: str | None, name: str, cluster: str) -> str:
+    return ref(Class(domain="k8s", name=cls), {"namespace": namespace, "name": name}, cluster)
+
+
+def in_namespace(store: Store, namespace: str, cls: str | None = None) -> dict[str, Any]:
+    """Nodes of one namespace by name (of one class, if given)."""
+    return {
+        n["name"]: n
+        for n in nodes(store).values()
+        if n.get("namespace") == namespace and (cls is None or n["class"] == cls)
+    }
+
+
+def configmap(name: str, **labels: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}}
+
+
+def create_configmaps(api: k8s.ApiClient, namespace: str, count: int) -> list[str]:
+    names = [f"cm-{i:02d}" for i in range(count)]
+    for name in names:
+        rest(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap(name, n=name))
+    return names
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+
+
+def native(value: Any) -> datetime:
+    return value.to_native()  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- a CRD
+
+
+def create_widget_crd(api: k8s.ApiClient) -> str:
+    """A namespaced CRD ``widgets.<random group>``, served; returns the group."""
+    group = f"t{secrets.token_hex(3)}.korrel8.test"
+    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+    rest(api, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    return group
+
+
+def widget(name: str, group: str, spec: dict[str, Any]) -> dict[str, Any]:
+    meta = {"name": name, "labels": {"app": "web"}}
+    return {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": meta, "spec": spec}
+
+
+def served(kube: KubeServer, resource: str) -> bool:
+    settings = settings_for(kube.kubeconfig)
+    conn = connect(settings, ADMIN, FAST)
+    try:
+        return resource in {spec.resource for spec in discover(conn)}
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- a generated namespace
+
+
+@pytest.fixture
+def generated(
+    kube: KubeServer, admin: k8s.ApiClient, kube_namespace: str
+) -> Iterator[dict[str, Any]]:
+    """A generated namespace (25 pods on a Node of its own), a PDB with every kind of
+    selector expression, and a CRD with two instances."""
+    ns, node_name = kube_namespace, f"node-{secrets.token_hex(4)}"  # a label value: short
+    objects = cluster_gen.namespace(
+        ns, pods=25, seed=303, nodes=[node_name], create_namespace=False
+    )
+    applied = cluster_gen.apply([[cluster_gen.node_object(node_name)], objects], admin)
+    group = create_widget_crd(admin)
+    try:
+        pdb = {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "expressions"},
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": {
+                    "matchLabels": {"app": "db"},
+                    "matchExpressions": [
+                        {"key": "tier", "operator": "In", "values": ["backend"]},
+                        {"key": "track", "operator": "NotIn", "values": ["canary", "beta"]},
+                        {"key": "zone", "operator": "Exists"},
+                    ],
+                },
+            },
+        }
+        rest(admin, "POST", f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", pdb)
+        wait_for("the CRD served", lambda: served(kube, f"widgets.{group}"))
+        base = f"/apis/{group}/v1/namespaces/{ns}/widgets"
+        w1 = {
+            "serviceAccountName": "sa1",
+            "targetRef": {"kind": "Deployment", "name": "web"},
+            "configRef": {"name": "cfg"},
+            "size": 3,
+        }
+        rest(admin, "POST", base, widget("w1", group, w1))
+        rest(admin, "POST", base, widget("w2", group, {"size": 1}))
+        yield {"namespace": ns, "node": node_name, "objects": objects, "group": group}
+    finally:
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        rest(admin, "DELETE", f"{crds}/widgets.{group}")
+        cluster_gen.delete_cluster_scoped(admin, applied.cluster_scoped)
+
+
+def test_generated_namespace_becomes_nodes_with_the_fields_rules_join_on(
+    kube: KubeServer, store: Store, generated: dict[str, Any], cluster: str
+) -> None:
+    ns, group = generated["namespace"], generated["group"]
+    result = ingest(store, kube.kubeconfig, custom_resources=[f"widgets.{group}"])
+    assert result.summary.cluster == cluster
+    assert result.summary.errors == []
+    assert f"Widget.{group}" in {k.spec.class_name for k in result.kinds}
+    got = nodes(store)
+
+    # Every generated object is a node, under its ref; every node is well-formed.
+    for obj in generated["objects"]:
+        spec = next(s for s in builtin_kinds() if s.kind == obj["kind"])
+        namespace = ns if spec.namespaced else None
+        assert node_ref(spec.class_name, namespace, obj["metadata"]["name"], cluster) in got
+    for n in got.values():
+        assert all(PROPERTY_KEY.match(key) for key in n if key != "_labels"), n
+        assert (n["source"], n["domain"], n["cluster"]) == ("k8s", "k8s", cluster)
+        assert n.get("deleted_at") is None
+        assert isinstance(native(n["created_at"]), datetime)
+        assert n["api_version"] and n["uid"] and n["resource_version"]
+
+    check_pods(store, generated)
+    check_storage(store, generated, cluster)
+    check_network(store, generated)
+    check_workloads(store, generated)
+    check_events(store, generated)
+    check_cluster_scoped(got, generated, cluster)
+    check_custom_resources(store, generated, cluster)
+
+
+def a_deployment_pod(store: Store, generated: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The app name and the node of a pod of the namespace's first Deployment."""
+    ns = generated["namespace"]
+    app = next(o for o in generated["objects"] if o["kind"] == "Deployment")["metadata"]["name"]
+    pods = in_namespace(store, ns, "Pod").values()
+    return app, next(p for p in pods if f"app={app}" in p["labels"])
+
+
+def check_pods(store: Store, generated: dict[str, Any]) -> None:
+    ns = generated["namespace"]
+    pods = in_namespace(store, ns, "Pod")
+    assert len(pods) == 25
+    app, pod = a_deployment_pod(store, generated)
+    replica_set = pod["controller_name"]
+    assert pod["_labels"] == ["K8s", "Object", "Pod"]
+    assert pod["owners"] == [f"ReplicaSet/{replica_set}"]
+    assert (pod["controller_kind"], pod["k8s.owner.kind"]) == ("ReplicaSet", "ReplicaSet")
+    assert pod["k8s.owner.name"] == replica_set and replica_set.startswith(f"{app}-")
+    assert (pod["k8s.pod.name"], pod["k8s.namespace.name"]) == (pod["name"], ns)
+    assert pod["k8s.pod.uid"] == pod["uid"] and pod["k8s.node.name"] == generated["node"]
+    assert (pod["kind"], pod["api_group"], pod["api_version"]) == ("Pod", "", "v1")
+    assert f"{app}-config" in pod["configmap_names"]
+    assert "kube-root-ca.crt" in pod["configmap_names"]  # the projected token volume's
+    assert f"{app}-env" in pod["secret_names"]
+    assert pod["service_account"] in {"default", app}
+    assert f"app={app}" in pod["labels"] and pod["containers"] and pod["images"]
+    assert all("://" not in c and len(c) == 64 for c in pod["container_ids"])
+    assert pod["phase"] == "Running" and isinstance(pod["restarts"], int)
+    assert not [k for k in pod if k.startswith("k8s.pod.label.")]
+    every = list(pods.values())
+    assert all(("Ready=True" in p["conditions"]) == p["ready"] for p in every)
+    assert any(p["restarts"] > 0 for p in every)
+    assert any(not p["ready"] and p["phase"] == "Running" for p in every)  # crash-looping
+    assert any(p["phase"] == "Succeeded" for p in every)  # a Job's
+    assert any("registry-pull" in p["secret_names"] for p in every)  # imagePullSecrets
+    assert any(len(p["containers"]) > len(p["images"]) or "migrate" in p["containers"]
+               for p in every)  # an init container  # fmt: skip
+
+
+def check_storage(store: Store, generated: dict[str, Any], cluster: str) -> None:
+    ns = generated["namespace"]
+    sts = next(o for o in generated["objects"] if o["kind"] == "StatefulSet")["metadata"]["name"]
+    stateful = in_namespace(store, ns, "StatefulSet.apps")[sts]
+    assert stateful["claim_templates"] == ["data"] and stateful["selector"] == [f"app={sts}"]
+    assert stateful["k8s.statefulset.name"] == sts
+    assert stateful["replicas"] >= 1 and stateful["ready_replicas"] == stateful["replicas"]
+    assert in_namespace(store, ns, "Pod")[f"{sts}-0"]["claim_names"] == [f"data-{sts}-0"]
+    claim = in_namespace(store, ns, "PersistentVolumeClaim")[f"data-{sts}-0"]
+    assert claim["phase"] == "Bound" and claim["storage_class"] in {"standard", "fast"}
+    assert claim["k8s.persistentvolumeclaim.name"] == claim["name"]
+    volume = nodes(store)[node_ref("PersistentVolume", None, claim["volume_name"], cluster)]
+    assert volume.get("namespace") is None
+    assert (volume["claim_namespace"], volume["claim_name"]) == (ns, claim["name"])
+    assert volume["storage_class"] == claim["storage_class"] and volume["phase"] == "Bound"
+    assert volume["k8s.persistentvolume.name"] == volume["name"]
+
+
+def check_network(store: Store, generated: dict[str, Any]) -> None:
+    ns = generated["namespace"]
+    app, pod = a_deployment_pod(store, generated)
+    service = in_namespace(store, ns, "Service")[app]
+    assert service["selector"] == [f"app={app}"] and service["service_type"] == "ClusterIP"
+    assert service["k8s.service.name"] == app
+    slices = in_namespace(store, ns, "EndpointSlice.discovery.k8s.io").values()
+    endpoints = next(s for s in slices if s["k8s.service.name"] == app)
+    assert pod["name"] in endpoints["target_pods"]
+    assert endpoints["owners"] == [f"Service/{app}"]
+    ingress = next(iter(in_namespace(store, ns, "Ingress.networking.k8s.io").values()))
+    assert ingress["backend_services"] == [ingress["name"]]
+
+
+def check_workloads(store: Store, generated: dict[str, Any]) -> None:
+    ns = generated["namespace"]
+    app, pod = a_deployment_pod(store, generated)
+    deployment = in_namespace(store, ns, "Deployment.apps")[app]
+    assert deployment["selector"] == [f"app={app}"] and deployment["selector_expressions"] == []
+    assert deployment["k8s.deployment.name"] == app and deployment["replicas"] >= 1
+    assert deployment["ready_replicas"] == deployment["replicas"]
+    assert deployment["k8s.deployment.uid"] == deployment["uid"]
+    replica_set = in_namespace(store, ns, "ReplicaSet.apps")[pod["controller_name"]]
+    assert replica_set["owners"] == [f"Deployment/{app}"]
+    assert replica_set["k8s.replicaset.name"] == replica_set["name"]
+    assert f"pod-template-hash={replica_set['name'].rsplit('-', 1)[1]}" in replica_set["selector"]
+    jobs = in_namespace(store, ns, "Job.batch").values()
+    job = next(j for j in jobs if j.get("controller_kind") == "CronJob")
+    assert job["selector"] == [f"batch.kubernetes.io/controller-uid={job['uid']}"]
+    assert job["k8s.job.name"] == job["name"]
+    cron = in_namespace(store, ns, "CronJob.batch")[job["controller_name"]]
+    assert cron["schedule"] and cron["k8s.cronjob.name"] == cron["name"]
+    hpa = next(iter(in_namespace(store, ns, "HorizontalPodAutoscaler.autoscaling").values()))
+    assert (hpa["target_kind"], hpa["target_api_version"]) == ("Deployment", "apps/v1")
+    assert hpa["target_name"] == hpa["name"] and hpa["k8s.hpa.name"] == hpa["name"]
+    budgets = in_namespace(store, ns, "PodDisruptionBudget.policy")
+    assert budgets["expressions"]["selector"] == ["app=db", "tier=backend"]
+    assert budgets["expressions"]["selector_expressions"] == [
+        "track NotIn canary,beta",
+        "zone Exists",
+    ]
+
+
+def check_events(store: Store, generated: dict[str, Any]) -> None:
+    ns = generated["namespace"]
+    pods = in_namespace(store, ns, "Pod")
+    events = list(in_namespace(store, ns, "Event.events.k8s.io").values())
+    event = next(e for e in events if e["k8s.object.kind"] == "Pod")
+    assert event["k8s.object.uid"] == pods[event["k8s.object.name"]]["uid"]
+    assert event["regarding_namespace"] == ns and event["k8s.object.api_version"] == "v1"
+    assert event["reason"] and event["type"] in {"Normal", "Warning"} and event["note"]
+    assert event["count"] >= 1 and isinstance(native(event["event_time"]), datetime)
+    assert any(e["count"] > 1 and e["reason"] == "BackOff" for e in events)  # a series
+
+
+def check_cluster_scoped(got: dict[str, Any], generated: dict[str, Any], cluster: str) -> None:
+    ns, node_name = generated["namespace"], generated["node"]
+    namespace = got[node_ref("Namespace", None, ns, cluster)]
+    assert namespace["k8s.namespace.name"] == ns and namespace.get("namespace") is None
+    node = got[node_ref("Node", None, node_name, cluster)]
+    assert node["node_ready"] is True and node["k8s.node.name"] == node_name
+    assert node["k8s.node.uid"] == node["uid"]
+    storage = got[node_ref("StorageClass.storage.k8s.io", None, "standard", cluster)]
+    assert storage["provisioner"] == "kubernetes.io/no-provisioner"
+
+
+def check_custom_resources(store: Store, generated: dict[str, Any], cluster: str) -> None:
+    ns, group = generated["namespace"], generated["group"]
+    secrets_ = in_namespace(store, ns, "Secret")
+    assert secrets_ and "c2VjcmV0" not in repr(secrets_)  # metadata only, never the data
+    widgets = in_namespace(store, ns, f"Widget.{group}")
+    assert set(widgets) == {"w1", "w2"}
+    w1 = widgets["w1"]
+    assert w1["_labels"] == ["K8s", "Object", "Widget"]
+    assert w1["ref"] == node_ref(f"Widget.{group}", ns, "w1", cluster)
+    assert (w1["kind"], w1["api_group"], w1["api_version"]) == ("Widget", group, f"{group}/v1")
+    assert w1["name_serviceAccountName"] == "sa1"
+    assert w1["ref_targetRef"] == "Deployment/web" and w1["name_configRef"] == "cfg"
+    assert "size" not in w1 and w1["labels"] == ["app=web"]
+
+
+def test_custom_resource_selection(kube: KubeServer, generated: dict[str, Any]) -> None:
+    """custom_resources: all, none, or a list of plural.group."""
+    resource = f"widgets.{generated['group']}"
+    for selection, expected in (("all", True), ("none", False), ([resource], True), ([], False)):
+        settings = settings_for(kube.kubeconfig, custom_resources=selection)
+        conn = connect(settings, ADMIN, FAST)
+        try:
+            custom = {s.resource for s in kinds_to_list(conn, settings) if s.custom}
+        finally:
+            conn.close()
+        assert (resource in custom) is expected, selection
+        if selection != "all":
+            assert custom <= {resource}
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def test_pagination_streams_pages_of_two(
+    kube: KubeServer, admin: k8s.ApiClient, store: Store, kube_namespace: str, cluster: str
+) -> None:
+    names = create_configmaps(admin, kube_namespace, 25)
+    total = len(rest(admin, "GET", "/api/v1/configmaps")["items"])  # other namespaces' too
+    reports: list[tuple[int, int | None]] = []
+    result = ingest(
+        store, kube.kubeconfig, only=kinds("ConfigMap"), page_size=2,
+        progress=lambda spec, seen, estimate: reports.append((seen, estimate)),
+    )  # fmt: skip
+    listed = kind_result(result, "ConfigMap")
+    assert listed.complete and listed.objects == total
+    assert listed.pages == math.ceil(total / 2)
+    # Progress after every page, with the server's estimate of the total.
+    assert [seen for seen, _ in reports] == [min(2 * i, total) for i in range(1, listed.pages + 1)]
+    assert {estimate for _, estimate in reports} == {total}
+    assert set(in_namespace(store, kube_namespace, "ConfigMap")) == set(names)
+
+
+def test_update_and_delete_then_relist(
+    kube: KubeServer, admin: k8s.ApiClient, store: Store, kube_namespace: str, cluster: str
+) -> None:
+    ns = kube_namespace
+    create_configmaps(admin, ns, 3)
+    only = kinds("ConfigMap", "Namespace")
+    ingest(store, kube.kubeconfig, only=only)
+    before = in_namespace(store, ns, "ConfigMap")
+
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    patch = {"metadata": {"labels": {"tier": "web"}}}
+    rest(admin, "PATCH", f"{base}/cm-01", patch, content_type="application/merge-patch+json")
+    rest(admin, "DELETE", f"{base}/cm-02")
+    result = ingest(store, kube.kubeconfig, only=only)
+    after = in_namespace(store, ns, "ConfigMap")
+
+    assert kind_result(result, "ConfigMap").deleted == 1
+    updated = after["cm-01"]
+    assert "tier=web" in updated["labels"]
+    assert native(updated["last_seen"]) > native(before["cm-01"]["last_seen"])
+    assert native(updated["changed_at"]) > native(before["cm-01"]["changed_at"])
+    assert updated["first_seen"] == before["cm-01"]["first_seen"]
+    assert updated["resource_version"] != before["cm-01"]["resource_version"]
+    unchanged = after["cm-00"]
+    assert native(unchanged["last_seen"]) > native(before["cm-00"]["last_seen"])
+    assert unchanged["changed_at"] == before["cm-00"]["changed_at"]
+    # The deleted object keeps its node, marked deleted, for the retention window.
+    gone = after["cm-02"]
+    assert gone["deleted_at"] is not None
+    assert gone["last_seen"] == before["cm-02"]["last_seen"]
+    assert after["cm-00"].get("deleted_at") is None
+
+    # Created again under the same name: the same node, alive again.
+    rest(admin, "POST", base, configmap("cm-02"))
+    ingest(store, kube.kubeconfig, only=only)
+    again = in_namespace(store, ns, "ConfigMap")["cm-02"]
+    assert again.get("deleted_at") is None and again["uid"] != gone["uid"]
+
+
+def test_watch_applies_changes_without_a_relist(
+    kube: KubeServer, admin: k8s.ApiClient, store: Store, kube_namespace: str, cluster: str
+) -> None:
+    ns = kube_namespace
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    rest(admin, "POST", base, configmap("keep"))
+    rest(admin, "POST", base, configmap("gone"))
+    settings = settings_for(kube.kubeconfig)
+    conn = connect(settings, ADMIN, FAST)
+    result = ingest_cluster(store, conn, settings, kinds=kinds("ConfigMap"))
+    # An edge from the node that will be deleted: the deletion closes it.
+    keep, gone = (node_ref("ConfigMap", ns, name, cluster) for name in ("keep", "gone"))
+    store.upsert_edges([EdgeRow(start=gone, goal=keep, type="MOUNTS", rule="test")])
+
+    watch = ClusterWatch(store, conn, cluster, result.kinds, settings.page_size)
+    watch.start()
+    try:
+        patch = {"metadata": {"labels": {"tier": "db"}}}
+        rest(admin, "PATCH", f"{base}/keep", patch, content_type="application/merge-patch+json")
+        rest(admin, "POST", base, configmap("new"))
+        rest(admin, "DELETE", f"{base}/gone")
+
+        def seen() -> bool:
+            got = in_namespace(store, ns, "ConfigMap")
+            return (
+                "tier=db" in got["keep"]["labels"]
+                and "new" in got
+                and got["gone"].get("deleted_at") is not None
+            )
+
+        wait_for("the watched changes in the graph", seen)
+    finally:
+        watch.stop()
+        conn.close()
+    assert watch.relists["ConfigMap"] == 0
+    assert watch.events["ConfigMap"] >= 3
+    assert edges(store)[(gone, "MOUNTS", keep)]["valid_to"] is not None
+    assert in_namespace(store, ns, "ConfigMap")["keep"].get("deleted_at") is None
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_forbidden_secrets_are_skipped_and_kept(
+    kube: KubeServer,
+    admin: k8s.ApiClient,
+    store: Store,
+    kube_namespace: str,
+    cluster: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ns = kube_namespace
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-password"},
+              "stringData": {"password": "hunter2"}}  # fmt: skip
+    rest(admin, "POST", f"/api/v1/namespaces/{ns}/secrets", secret)
+    ingest(store, kube.kubeconfig, only=kinds("Secret"))
+    assert "db-password" in in_namespace(store, ns, "Secret")
+
+    create_configmaps(admin, ns, 2)
+    with caplog.at_level(logging.WARNING, logger="ingest"):
+        result = ingest(store, kube.kubeconfig, context=READONLY)
+    assert result.summary.cluster == cluster  # the same cluster through either credential
+    secrets_kind = kind_result(result, "Secret")
+    assert secrets_kind.status == "forbidden" and "403" in str(secrets_kind.error)
+    assert [k.spec.kind for k in result.kinds if not k.complete] == ["Secret"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Secret" in warnings[0].getMessage()
+    kept = in_namespace(store, ns, "Secret")["db-password"]
+    assert kept.get("deleted_at") is None
+    assert set(in_namespace(store, ns, "ConfigMap")) == {"cm-00", "cm-01"}
+    assert result.summary.objects["Pod"] >= 0 and result.summary.errors[0].startswith("Secret:")
+
+
+def proxied_kubeconfig(kube: KubeServer, proxy: FaultyProxy, path: Path) -> Path:
+    """The admin kubeconfig, with the server behind the proxy."""
+    config = yaml.safe_load(kube.admin_kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = proxy.url
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cut_at_page(
+    proxy: FaultyProxy, page: int, refuse: bool = True
+) -> Callable[[KindSpec, int, int | None], None]:
+    """A progress callback that cuts the connection 1000 bytes into the next page."""
+
+    def on_page(spec: KindSpec, seen: int, total: int | None) -> None:
+        if seen == 2 * page:
+            proxy.cut_after(1000, refuse=refuse)
+
+    return on_page
+
+
+@pytest.fixture
+def proxy(kube: KubeServer) -> Iterator[FaultyProxy]:
+    host, _, port = kube.api_url.removeprefix("https://").rpartition(":")
+    with FaultyProxy(host, int(port)) as p:
+        yield p
+
+
+def test_broken_connection_mid_listing_does_not_sweep(
+    kube: KubeServer,
+    admin: k8s.ApiClient,
+    store: Store,
+    kube_namespace: str,
+    proxy: FaultyProxy,
+    tmp_path: Path,
+) -> None:
+    ns = kube_namespace
+    names = create_configmaps(admin, ns, 25)
+    kubeconfig = proxied_kubeconfig(kube, proxy, tmp_path / "kubeconfig")
+    only = kinds("ConfigMap") + kinds("Namespace")
+    assert kind_result(ingest(store, kubeconfig, only=only, page_size=2), "ConfigMap").complete
+    for name in names[:5]:
+        rest(admin, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/{name}")
+
+    broken = ingest(store, kubeconfig, only=only, page_size=2, progress=cut_at_page(proxy, 2))
+    listed = kind_result(broken, "ConfigMap")
+    assert listed.status == "failed" and "gave up after 3 tries" in str(listed.error)
+    assert listed.pages == 2 and proxy.cuts >= 1
+    assert kind_result(broken, "Namespace").status == "failed"  # it went on to the next kind
+    after = in_namespace(store, ns, "ConfigMap")
+    assert set(after) == set(names)
+    assert all(n.get("deleted_at") is None for n in after.values())  # nothing swept
+
+    proxy.heal()
+    healed = ingest(store, kubeconfig, only=only, page_size=2)
+    assert kind_result(healed, "ConfigMap").deleted == 5
+    after = in_namespace(store, ns, "ConfigMap")
+    assert {n for n, v in after.items() if v.get("deleted_at") is not None} == set(names[:5])
+
+
+def test_a_reset_connection_is_retried(
+    kube: KubeServer,
+    admin: k8s.ApiClient,
+    store: Store,
+    kube_namespace: str,
+    proxy: FaultyProxy,
+    tmp_path: Path,
+) -> None:
+    names = create_configmaps(admin, kube_namespace, 25)
+    kubeconfig = proxied_kubeconfig(kube, proxy, tmp_path / "kubeconfig")
+    cut = cut_at_page(proxy, 3, refuse=False)  # one reset in the middle of the listing
+    result = ingest(store, kubeconfig, only=kinds("ConfigMap"), page_size=2, progress=cut)
+    assert proxy.cuts == 1
+    assert kind_result(result, "ConfigMap").complete
+    assert set(in_namespace(store, kube_namespace, "ConfigMap")) == set(names)
+
+
+# --------------------------------------------------------------------------- cluster and CLI
+
+
+def test_cluster_name_is_configured_or_the_kube_system_uid(kube: KubeServer, cluster: str) -> None:
+    for names, expected in (({}, cluster), ({ADMIN: "prod-eu"}, "prod-eu")):
+        settings = settings_for(kube.kubeconfig, cluster_names=names)
+        conn = connect(settings, ADMIN, FAST)
+        try:
+            assert cluster_name(conn, settings) == expected
+        finally:
+            conn.close()
+
+
+def test_cli_once_lists_and_summarizes(
+    kube: KubeServer,
+    neo4j_server: Neo4jServer,
+    store: Store,
+    kube_namespace: str,
+    admin: k8s.ApiClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    create_configmaps(admin, kube_namespace, 3)
+    monkeypatch.chdir(tmp_path)  # no korrel8.yaml from the working directory
+    monkeypatch.setenv("NEO4J_URI", neo4j_server.uri)
+    monkeypatch.setenv("NEO4J_USER", neo4j_server.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_server.password)
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    monkeypatch.setenv("KORREL8_SOURCES__KUBERNETES__CUSTOM_RESOURCES", '"none"')
+    app = Typer()
+    app.command("k8s")(k8s_command)
+    app.command("other")(lambda: None)  # a group, so that the command is named as in korrel8
+    result = CliRunner().invoke(app, ["k8s", "--once", "--context", ADMIN])
+    assert result.exit_code == 0, result.output
+    for kind in ("ConfigMap", "Pod", "Event.events.k8s.io", "total"):
+        assert kind in result.output
+    assert set(in_namespace(store, kube_namespace, "ConfigMap")) == {"cm-00", "cm-01", "cm-02"}
+
+    result = CliRunner().invoke(app, ["k8s", "--once", "--context", "nope"])
+    assert result.exit_code == 1 and "no context nope" in result.output

@@ -1,0 +1,224 @@
+"""Rules: every rule's own example against the real Neo4j, the incremental run, and errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from korrel8 import rule_runner, rules
+from korrel8.cli import app
+from korrel8.model import Class, ref
+from korrel8.rows import NodeRow
+from korrel8.rule_compiler import compile_rule
+from korrel8.rule_graph import to_dot, to_mermaid
+from korrel8.store import Store, utcnow
+from tests.graph import edges, nodes
+from tests.servers.neo4j import Neo4jServer
+
+ALL = rules.load()
+BY_NAME = {r.name: r for r in ALL}
+
+
+def example_node(cls: Class, props: dict[str, Any], *, cluster: str = "c1") -> NodeRow:
+    """A node shaped as the ingesters shape it: namespace and name are fields, kind is set."""
+    props = dict(props)
+    namespace, name = props.pop("namespace", None), props.pop("name", None)
+    name = name or f"{cls.name}-{len(props)}-{sorted(props.items())}"
+    if cls.domain == "k8s":
+        props.setdefault("kind", cls.kind)
+    return NodeRow.model_validate(
+        {
+            "ref": ref(cls, {"namespace": namespace, "name": name}, cluster),
+            "domain": cls.domain,
+            "class": cls.name,
+            "source": "test",
+            "cluster": cluster,
+            "namespace": namespace,
+            "name": name,
+            "properties": props,
+        }
+    )
+
+
+def example_class(rule: rules.Rule, side: str) -> Class:
+    assert rule.test is not None
+    given = rule.test.start_class if side == "start" else rule.test.goal_class
+    spec = rule.start_classes if side == "start" else rule.goal_classes
+    if given:
+        return Class.parse(given)
+    assert isinstance(spec, list), f"rule {rule.name}: a domain-wide {side} needs test.{side}_class"
+    return spec[0]
+
+
+@pytest.mark.parametrize("rule", ALL, ids=[r.name for r in ALL])
+def test_every_rule_has_an_example(rule: rules.Rule) -> None:
+    assert rule.test is not None, f"{rule.origin}: rule {rule.name} has no test example"
+
+
+@pytest.mark.parametrize("rule", ALL, ids=[r.name for r in ALL])
+def test_rule_links_its_example(store: Store, rule: rules.Rule) -> None:
+    assert rule.test is not None
+    start_cls, goal_cls = example_class(rule, "start"), example_class(rule, "goal")
+    start = example_node(start_cls, rule.test.start)
+    goal = example_node(goal_cls, rule.test.goal)
+    rows = [start, goal]
+    if rule.test.not_goal is not None:
+        rows.append(example_node(goal_cls, rule.test.not_goal))
+    store.upsert_nodes(rows)
+    run = rule_runner.run_rule(store, compile_rule(rule), since=None)
+    got = {(a, t, b): p["rule"] for (a, t, b), p in edges(store).items()}
+    assert got == {(start.ref, rule.verb, goal.ref): rule.name}
+    assert run.edges == 1
+
+
+def pod(name: str, claims: list[str]) -> NodeRow:
+    return example_node(
+        Class.parse("k8s:Pod"), {"namespace": "ns", "name": name, "claim_names": claims}
+    )
+
+
+def pvc(name: str) -> NodeRow:
+    return example_node(Class.parse("k8s:PersistentVolumeClaim"), {"namespace": "ns", "name": name})
+
+
+def test_incremental_run_follows_changes(store: Store) -> None:
+    compiled = compile_rule(BY_NAME["pod-pvc"])
+    t0 = utcnow() - timedelta(hours=1)
+    store.upsert_nodes([pod("p1", ["d1"]), pvc("d1"), pod("p3", ["d3"])], now=t0)
+    rule_runner.run_rule(store, compiled, since=None, now=t0)
+    assert {(a, b) for a, _, b in edges(store)} == {(pod("p1", []).ref, pvc("d1").ref)}
+
+    t1 = t0 + timedelta(minutes=30)
+    # A new start; a new goal for an old, unchanged start (only the goal side finds it);
+    # a changed join value that moves p1 from d1 to d2.
+    store.upsert_nodes([pod("p2", ["d1"]), pvc("d3"), pvc("d2"), pod("p1", ["d2"])], now=t1)
+    run = rule_runner.run_rule(store, compiled, since=t1 - timedelta(minutes=5), now=t1)
+    assert run.mode == "incremental" and run.closed == 1
+    got = {
+        (a.split('"name":"')[1][:2], b.split('"name":"')[1][:2]): p
+        for (a, _, b), p in edges(store).items()
+    }
+    assert set(got) == {("p1", "d1"), ("p1", "d2"), ("p2", "d1"), ("p3", "d3")}
+    assert got[("p1", "d1")]["valid_to"].to_native() == t1  # closed: no longer holds
+    for still in (("p1", "d2"), ("p2", "d1"), ("p3", "d3")):
+        assert got[still].get("valid_to") is None, still
+
+
+def test_apply_is_incremental_after_the_first_run(store: Store) -> None:
+    enabled = [BY_NAME["pod-pvc"], BY_NAME["pvc-pv"]]
+    store.upsert_nodes([pod("p1", ["d1"]), pvc("d1")])
+    first = rule_runner.apply(store, enabled)
+    second = rule_runner.apply(store, enabled)
+    assert [r.mode for r in first] == ["full", "full"]
+    assert [r.mode for r in second] == ["incremental", "incremental"]
+    assert rule_runner.apply(store, enabled, full=True)[0].mode == "full"
+    assert len(edges(store)) == 1
+
+
+def test_disabled_rules_do_not_run_until_enabled(store: Store) -> None:
+    assert not BY_NAME["node-pods"].enabled
+    on = rules.load(enable=["node-pods"])
+    assert {r.name for r in on if r.enabled} == {r.name for r in ALL if r.enabled} | {"node-pods"}
+    with pytest.raises(rules.RuleError, match="unknown rule 'node-podz'"):
+        rules.load(enable=["node-podz"])
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    d = tmp_path / "rules"
+    d.mkdir(exist_ok=True)
+    (d / "mine.yaml").write_text(text)
+    return d
+
+
+GOOD = """\
+rules:
+  - name: first
+    start: k8s:Pod
+    goal: k8s:Node
+    verb: RUNS_ON
+    join: {k8s.node.name: name}
+"""
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            "start: k8s:Pdo\n    goal: k8s:Node\n    verb: X\n    same: [cluster]",
+            r"mine.yaml:7: rule broken: .*Pdo",
+        ),
+        (
+            "start: k8s:Pod\n    goal: k8s:Node\n    verb: runs-on\n    same: [cluster]",
+            r"mine.yaml:7: rule broken: .*invalid relationship type 'runs-on'",
+        ),
+        (
+            "start: k8s:Pod\n    goal: k8s:Node\n    verb: X\n    where: true; MATCH (n) DELETE n",
+            r"mine.yaml:7: rule broken: .*not allowed",
+        ),
+        (
+            "start: k8s:Pod\n    goal: k8s:Node\n    verb: X",
+            r"mine.yaml:7: rule broken: .*condition",
+        ),
+    ],
+    ids=["unknown-class", "bad-verb", "injection", "no-condition"],
+)
+def test_bad_rules_name_file_rule_and_line(tmp_path: Path, second: str, message: str) -> None:
+    d = write(tmp_path, GOOD + f"  - name: broken\n    {second}\n")
+    with pytest.raises(rules.RuleError, match=message):
+        rules.load([d], include_default=False)
+
+
+def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    d = write(tmp_path, GOOD + "  - name: [unclosed\n")
+    where = r"(?s)mine.yaml:8: not valid YAML.*line 7, column 11"
+    with pytest.raises(rules.RuleError, match=where):
+        rules.load([d], include_default=False)
+
+
+def test_user_rules_are_added_without_code(tmp_path: Path) -> None:
+    d = write(tmp_path, GOOD.replace("first", "my-pod-node"))
+    loaded = rules.load([d])
+    assert "my-pod-node" in {r.name for r in loaded} and len(loaded) == len(ALL) + 1
+    with pytest.raises(rules.RuleError, match="name already used"):
+        rules.load([d, d])
+
+
+runner = CliRunner()
+
+
+def env_for(server: Neo4jServer) -> dict[str, str]:
+    return {"NEO4J_URI": server.uri, "NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password}
+
+
+def test_check_explains_every_rule_and_reports_cypher_errors(
+    store: Store, neo4j_server: Neo4jServer, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["rules", "check"], env=env_for(neo4j_server))
+    assert result.exit_code == 0, result.output
+    assert f"{len(ALL)} rules validated and explained" in result.output
+    d = write(tmp_path, GOOD.replace("join: {k8s.node.name: name}", "where: goal.name IN IN start"))
+    result = runner.invoke(app, ["rules", "check", "--dir", str(d)], env=env_for(neo4j_server))
+    assert result.exit_code == 1
+    assert "mine.yaml:2: rule first (full)" in result.output
+
+
+def test_apply_from_the_cli(store: Store, neo4j_server: Neo4jServer) -> None:
+    store.upsert_nodes([pod("p1", ["d1"]), pvc("d1")])
+    result = runner.invoke(app, ["rules", "apply"], env=env_for(neo4j_server))
+    assert result.exit_code == 0, result.output
+    assert "pod-pvc" in result.output
+    assert {t for _, t, _ in edges(store)} == {"MOUNTS", "MOUNTED_BY"}
+    assert len(nodes(store)) == 2
+
+
+def test_rule_graph_formats() -> None:
+    dot, mermaid = to_dot(ALL), to_mermaid(ALL)
+    assert '"k8s:Pod" -> "k8s:PersistentVolumeClaim" [label="MOUNTS (pod-pvc)"];' in dot
+    assert "HOSTS" not in dot  # disabled rules are not drawn
+    assert mermaid.startswith("flowchart LR") and '-->|"MOUNTS (pod-pvc)"|' in mermaid
+    result = runner.invoke(app, ["rules", "graph", "--format", "mermaid"])
+    assert result.exit_code == 0 and result.output == mermaid
