@@ -13,8 +13,9 @@ namespaces ``default``, ``openshift``, ``openshift-*``, ``kube`` and ``kube-*`` 
 ``infrastructure``, every other namespace ``application``. Audit streams name no pod and
 no container and are not referenced here.
 
-Node: class ``log:application|infrastructure|audit``; ref selector = korrel8r's container
-selector ``{namespace, name (the pod), containers: [container]}`` and cluster;
+Node: class ``log:application|infrastructure|audit``, name ``<pod>/<container>``; ref
+selector = korrel8r's container selector ``{namespace, name (the pod), containers:
+[container]}`` and cluster;
 properties: ``k8s.namespace.name``, ``k8s.pod.name``, ``k8s.container.name``, ``logql``,
 ``log_type``, ``convention``, ``origin`` (``loki`` or ``pods``), ``raw_labels`` (the stream
 labels the LogQL selects on).
@@ -246,7 +247,7 @@ def to_rows(streams: Iterable[Stream], convention: str, configured: str) -> Iter
                 "source": SOURCE,
                 "cluster": stream.cluster,
                 "namespace": stream.namespace,
-                "name": stream.pod,
+                "name": f"{stream.pod}/{stream.container}",
                 "properties": properties,
             }
         )

@@ -11,7 +11,7 @@ namespace). Series of one subject fold into one node listing the metric names an
 selector that fetches exactly those series: the node count follows objects, not series.
 
 Node: class ``metric:metric``, ref selector = the subject's canonical keys (and cluster);
-properties: the canonical subject labels, ``subject_kind``, ``metrics`` (names),
+properties: the canonical subject labels, ``subject_kind``, ``metric_names``,
 ``promql``, ``raw_labels`` (the PromQL label matchers as ``key=value``).
 
 The whole listing is one :meth:`Store.listing`: nodes of subjects no longer seen are swept
@@ -219,11 +219,14 @@ def to_rows(subjects: Iterable[Subject], cluster: str) -> Iterator[NodeRow]:
             continue
         kind = subject_kind(subject.labels)
         name_key = next(key for key in _SUBJECT_KINDS if subject.labels.get(key))
+        name = subject.labels[name_key]
+        if kind == "Container":  # unique among the pod's nodes, and says whose it is
+            name = f"{subject.labels['k8s.pod.name']}/{name}"
         matchers = {KSM_LABELS[k]: v for k, v in subject.labels.items() if k in KSM_LABELS}
         properties: dict[str, PropertyValue] = {
             **label_properties(subject.labels),
             "subject_kind": kind,
-            "metrics": sorted(subject.metrics),
+            "metric_names": sorted(subject.metrics),
             "promql": query,
             "raw_labels": raw_label_list(matchers),
         }
@@ -235,7 +238,7 @@ def to_rows(subjects: Iterable[Subject], cluster: str) -> Iterator[NodeRow]:
                 "source": SOURCE,
                 "cluster": cluster,
                 "namespace": subject.labels.get("k8s.namespace.name"),
-                "name": subject.labels[name_key],
+                "name": name,
                 "properties": properties,
             }
         )

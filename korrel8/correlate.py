@@ -30,7 +30,7 @@ from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error, ParseError
 from korrel8.labels import SIGNAL_DOMAINS, normalize
 from korrel8.model import Class, Domain, Query, get_domain, parse_goal
-from korrel8.result import Node, Result, Statement, assemble, plain
+from korrel8.result import Node, Result, Statement, assemble, plain, time_value
 from korrel8.store import Store
 
 __all__ = [
@@ -342,9 +342,9 @@ def _not_found(
 
 
 def _lifetime(props: Mapping[str, Any]) -> str:
-    first, deleted = props.get("first_seen"), props.get("deleted_at")
-    seen = first.isoformat() if isinstance(first, datetime) else "?"
-    gone = f" to {deleted.isoformat()}" if isinstance(deleted, datetime) else " on"
+    first, deleted = time_value(props.get("first_seen")), time_value(props.get("deleted_at"))
+    seen = first.isoformat() if first else "?"
+    gone = f" to {deleted.isoformat()}" if deleted else " on"
     return f"{props.get('ref')} lived from {seen}{gone}"
 
 
@@ -444,9 +444,10 @@ def goal_search(
             "limit": limit,
         },
     )
-    rows = _run(store, path_query.text, dict(path_query.parameters))
+    row = _run(store, path_query.text, dict(path_query.parameters))[0]
     result = assemble(
-        rows,
+        row["objects"],
+        row["paths"],
         kind="goals",
         start_query=_start_text(start),
         starts=refs,
@@ -544,9 +545,10 @@ def neighbour_search(
         _statement("neighbours_both" if both else "neighbours", depth),
         {"starts": refs, "since": window.since, "until": window.until, "limit": limit},
     )
-    rows = _run(store, path_query.text, dict(path_query.parameters))
+    row = _run(store, path_query.text, dict(path_query.parameters))[0]
     result = assemble(
-        rows,
+        row["objects"],
+        row["paths"],
         kind="neighbours",
         start_query=_start_text(start),
         starts=refs,
@@ -574,10 +576,10 @@ def get_objects(
     _check_limit(limit)
     window = window or make_window()
     found = resolve(store, query, window, limit)
-    rows = [{"nodes": [props], "edges": []} for props in found.objects]
     last = found.statements[-1]
     return assemble(
-        rows,
+        found.objects,
+        [{"objects": [ref], "edges": []} for ref in found.refs],
         kind="get",
         start_query=found.query,
         starts=found.refs,

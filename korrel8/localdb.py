@@ -250,7 +250,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], local: LocalNeo4jSettings, passwo
                     f"last lines of {local.data_dir / 'logs' / 'neo4j.log'}:\n{_log_tail(local)}"
                 )
             try:
-                driver.execute_query("RETURN 1", database_="neo4j")
+                # A plain session: execute_query would back off for up to 30s on its own.
+                with driver.session(database="neo4j") as session:
+                    session.run("RETURN 1").consume()
                 return
             except AuthError as exc:
                 raise LauncherError(

@@ -26,6 +26,7 @@ __all__ = [
     "Statement",
     "cypher_literal",
     "plain",
+    "time_value",
 ]
 
 Kind = Literal["goals", "neighbours", "get"]
@@ -46,8 +47,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _time(value: Any) -> datetime | None:
+def time_value(value: Any) -> datetime | None:
+    """A time property: the path queries send ISO 8601 text (``toString``), others a
+    driver value."""
     value = plain(value)
+    if isinstance(value, str):
+        try:
+            # A named zone prints as +01:00[Europe/Paris]: the offset alone is the instant.
+            return datetime.fromisoformat(value.partition("[")[0])
+        except ValueError:
+            return None
     return value if isinstance(value, datetime) else None
 
 
@@ -97,15 +106,15 @@ class Node:
 
     @property
     def first_seen(self) -> datetime | None:
-        return _time(self.properties.get("first_seen"))
+        return time_value(self.properties.get("first_seen"))
 
     @property
     def last_seen(self) -> datetime | None:
-        return _time(self.properties.get("last_seen"))
+        return time_value(self.properties.get("last_seen"))
 
     @property
     def deleted_at(self) -> datetime | None:
-        return _time(self.properties.get("deleted_at"))
+        return time_value(self.properties.get("deleted_at"))
 
     @property
     def data_query(self) -> DataQuery | None:
@@ -144,9 +153,9 @@ class Edge:
             goal=p["goal"],
             type=p["type"],
             rule=str(p.get("rule") or ""),
-            first_seen=_time(p.get("first_seen")),
-            last_seen=_time(p.get("last_seen")),
-            valid_to=_time(p.get("valid_to")),
+            first_seen=time_value(p.get("first_seen")),
+            last_seen=time_value(p.get("last_seen")),
+            valid_to=time_value(p.get("valid_to")),
         )
 
     @property
@@ -259,7 +268,8 @@ class Result:
 
 
 def assemble(
-    rows: Iterable[Mapping[str, Any]],
+    objects: Iterable[Mapping[str, Any]],
+    paths: Iterable[Mapping[str, Any]],
     *,
     kind: Kind,
     start_query: str,
@@ -273,31 +283,33 @@ def assemble(
     statements: Sequence[Statement],
     all_paths: bool = False,
 ) -> Result:
-    """A Result from path rows ``{nodes: [props], edges: [props]}``.
+    """A Result from a path query's row: ``objects`` (each node's properties, once) and
+    ``paths`` (``{objects: [ref], edges: [props]}``; a lone start is a path of one).
 
-    The goal of a row is its last node. The queries fetch one goal more than ``limit``:
-    if it comes, the list was cut, and it is dropped.
+    The goal of a path is its last object. The queries fetch one goal more than
+    ``limit``: if it comes, the list was cut, and its paths are dropped.
     """
+    properties = {str(o["ref"]): o for o in objects}
     nodes: dict[str, Node] = {}
     edges: dict[tuple[str, str, str, str], Edge] = {}
-    paths: list[Path] = []
-    goal_refs: dict[str, None] = {}  # ordered set
+    kept: list[Path] = []
+    goal_refs: dict[str, None] = {}  # an ordered set
     truncated = False
-    for row in rows:
-        goal = str(row["nodes"][-1]["ref"])
-        if goal not in goal_refs:
+    for path in paths:
+        refs = tuple(str(r) for r in path["objects"])
+        if refs[-1] not in goal_refs:
             if len(goal_refs) >= limit:
-                truncated = True  # the query fetched one goal more than asked: drop it
+                truncated = True
                 continue
-            goal_refs[goal] = None
-        row_nodes = [Node.from_row(p) for p in row["nodes"]]
-        for n in row_nodes:
-            nodes.setdefault(n.ref, n)
-        row_edges = [Edge.from_row(p) for p in row["edges"]]
-        for e in row_edges:
+            goal_refs[refs[-1]] = None
+        for ref in refs:
+            if ref not in nodes:
+                nodes[ref] = Node.from_row(properties[ref])
+        path_edges = tuple(Edge.from_row(e) for e in path["edges"])
+        for e in path_edges:
             edges.setdefault(e.key, e)
-        if row_edges:
-            paths.append(Path(tuple(n.ref for n in row_nodes), tuple(row_edges)))
+        if path_edges:
+            kept.append(Path(refs, path_edges))
     start_set = set(starts)
     goals = [nodes[r] for r in goal_refs if kind == "get" or r not in start_set]
     return Result(
@@ -310,7 +322,7 @@ def assemble(
         until=until,
         nodes=nodes,
         edges=tuple(edges.values()),
-        paths=tuple(paths),
+        paths=tuple(kept),
         goals=tuple(goals),
         truncated=truncated,
         cypher=cypher,

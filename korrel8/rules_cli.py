@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from korrel8 import discover as discovery
 from korrel8 import rule_graph, rule_runner, rules
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
@@ -134,3 +135,27 @@ def graph(
         raise _fail(exc) from exc
     render = rule_graph.to_dot if format is GraphFormat.dot else rule_graph.to_mermaid
     typer.echo(render(loaded), nl=False)
+
+
+@rules_app.command("discover")
+def discover(
+    dirs: DirOption = None,
+    write: Annotated[
+        Path | None, typer.Option("--write", help="Save the proposals to DIR/discovered.yaml.")
+    ] = None,
+) -> None:
+    """Propose rules for known patterns in the ingested graph (off until enabled)."""
+    try:
+        settings = load_settings()
+        loaded = _load(settings, dirs)
+        with Store.connect(settings) as store:
+            proposals = discovery.discover(store, loaded)
+    except Korrel8Error as exc:
+        raise _fail(exc) from exc
+    if not proposals:
+        console.print("No new patterns: the rules cover what the graph holds.")
+        return
+    typer.echo(discovery.to_yaml(proposals), nl=False)
+    if write is not None:
+        path = discovery.write(proposals, write)
+        err.print(f"{len(proposals)} proposals written to {path}; enable them to run them.")

@@ -78,8 +78,6 @@ def metric_nodes(store: Store) -> dict[str, dict[str, Any]]:
     for node in nodes(store).values():
         if node["class"] == "metric":
             parts = [node["subject_kind"], node.get("k8s.namespace.name"), node["name"]]
-            if node["subject_kind"] == "Container":
-                parts[2] = f"{node['k8s.pod.name']}/{node['k8s.container.name']}"
             found["/".join(p for p in parts if p)] = node
     return found
 
@@ -112,7 +110,7 @@ def test_one_node_per_object_with_a_promql_that_fetches_its_metrics(
         "the first scrape",
     )
 
-    summary = metrics.ingest(store, prom.prometheus())
+    summary = metrics.ingest(store, prom.prometheus(), window=prom.window())
     assert summary.ok, summary.errors
     got = metric_nodes(store)
     # No node for KSM's own pod: the deployment series only carry its labels.
@@ -120,13 +118,13 @@ def test_one_node_per_object_with_a_promql_that_fetches_its_metrics(
     assert summary.objects["metric:metric"] == len(EXPECTED)
 
     pod, app = got["Pod/shop/web-0"], got["Container/shop/web-0/app"]
-    assert pod["metrics"] == [
+    assert pod["metric_names"] == [
         "container_cpu_usage_seconds_total",
         "container_memory_working_set_bytes",
         "kube_pod_info",
         "kube_pod_status_phase",
     ]
-    assert app["metrics"] == [
+    assert app["metric_names"] == [
         "container_cpu_usage_seconds_total",
         "container_memory_working_set_bytes",
         "kube_pod_container_info",
@@ -155,7 +153,7 @@ def test_one_node_per_object_with_a_promql_that_fetches_its_metrics(
         # The node's PromQL, run on the real Prometheus, returns series of its metrics only,
         # all of them, and only about its object.
         series = prom.query(node["promql"])
-        assert {s["metric"]["__name__"] for s in series} == set(node["metrics"]), key
+        assert {s["metric"]["__name__"] for s in series} == set(node["metric_names"]), key
         for s in series:
             for label in node["raw_labels"]:
                 name, _, value = label.partition("=")
@@ -168,7 +166,7 @@ def test_the_node_count_grows_with_objects_not_series(prom: PromStack, store: St
     prom.push(*KSM, ksm_series())
     prom.push(*KUBELET, kubelet_series())
     wait_until(lambda: scraped(prom, "kube_job_failed"), SCRAPE_WAIT, "the first scrape")
-    metrics.ingest(store, prom.prometheus())
+    metrics.ingest(store, prom.prometheus(), window=prom.window())
     before = metric_nodes(store)
 
     # Many more series about the same objects: several reasons and resources per container.
@@ -192,16 +190,16 @@ def test_the_node_count_grows_with_objects_not_series(prom: PromStack, store: St
     wait_until(
         lambda: scraped(prom, "kube_pod_container_resource_requests"), SCRAPE_WAIT, "the scrape"
     )
-    assert metrics.ingest(store, prom.prometheus()).ok
+    assert metrics.ingest(store, prom.prometheus(), window=prom.window()).ok
     after = metric_nodes(store)
     assert set(after) == set(before)
-    assert len(after["Container/shop/web-0/app"]["metrics"]) == 6
+    assert len(after["Container/shop/web-0/app"]["metric_names"]) == 6
     assert after["Container/shop/web-0/app"]["ref"] == before["Container/shop/web-0/app"]["ref"]
 
     # One more pod with one container: two more nodes.
     prom.push(*KSM, ksm_series(*more, *pod_samples("web-1", ("app",))))
     wait_until(lambda: scraped(prom, 'kube_pod_info{pod="web-1"}'), SCRAPE_WAIT, "the new pod")
-    assert metrics.ingest(store, prom.prometheus()).ok
+    assert metrics.ingest(store, prom.prometheus(), window=prom.window()).ok
     assert set(metric_nodes(store)) == set(before) | {
         "Pod/shop/web-1",
         "Container/shop/web-1/app",
@@ -212,7 +210,7 @@ def test_an_object_whose_series_are_gone_is_swept(prom: PromStack, store: Store)
     prom.push(*KSM, ksm_series())
     wait_until(lambda: scraped(prom, "kube_job_failed"), SCRAPE_WAIT, "the first scrape")
     window = timedelta(seconds=3)
-    assert metrics.ingest(store, prom.prometheus(), window=window).ok
+    assert metrics.ingest(store, prom.prometheus(), window=min(window, prom.window())).ok
     assert "Job/batch/nightly-report" in metric_nodes(store)
 
     prom.push(*KSM, ksm_series(job=False))
@@ -222,7 +220,7 @@ def test_an_object_whose_series_are_gone_is_swept(prom: PromStack, store: Store)
             SCRAPE_WAIT,
             "the job's series to leave the window",
         )
-    summary = metrics.ingest(store, prom.prometheus(), window=window)
+    summary = metrics.ingest(store, prom.prometheus(), window=min(window, prom.window()))
     assert summary.ok and summary.deleted == 1
     got = metric_nodes(store)
     assert got["Job/batch/nightly-report"]["deleted_at"] is not None
@@ -235,7 +233,7 @@ def test_a_failing_prometheus_is_reported_and_nothing_swept(
 ) -> None:
     prom.push(*KSM, ksm_series())
     wait_until(lambda: scraped(prom, "kube_job_failed"), SCRAPE_WAIT, "the first scrape")
-    assert metrics.ingest(store, prom.prometheus()).ok
+    assert metrics.ingest(store, prom.prometheus(), window=prom.window()).ok
     before = metric_nodes(store)
 
     url = f"http://127.0.0.1:{free_port()}" if fault == "down" else faulty_http.url(fault)
@@ -248,8 +246,10 @@ def test_a_failing_prometheus_is_reported_and_nothing_swept(
 def test_a_changed_family_list_is_a_complete_listing(prom: PromStack, store: Store) -> None:
     prom.push(*KSM, ksm_series())
     wait_until(lambda: scraped(prom, "kube_node_info"), SCRAPE_WAIT, "the first scrape")
-    metrics.ingest(store, prom.prometheus())
-    summary = metrics.ingest(store, prom.prometheus(), families=["kube_node_info"])
+    metrics.ingest(store, prom.prometheus(), window=prom.window())
+    summary = metrics.ingest(
+        store, prom.prometheus(), window=prom.window(), families=["kube_node_info"]
+    )
     live = {k for k, n in metric_nodes(store).items() if n.get("deleted_at") is None}
     assert live == {"Node/worker-1"} and summary.deleted == len(EXPECTED) - 1
 
@@ -266,5 +266,5 @@ def test_ksm_target_container_on_pod_series_names_no_container(
     labels = {"namespace": "shop", "pod": "web-0", "container": "kube-state-metrics"}
     prom.push(*KSM, exposition(("kube_pod_info", labels, 1)))
     wait_until(lambda: scraped(prom, "kube_pod_info"), SCRAPE_WAIT, "the first scrape")
-    metrics.ingest(store, prom.prometheus(), families=["kube_pod_info"])
+    metrics.ingest(store, prom.prometheus(), window=prom.window(), families=["kube_pod_info"])
     assert set(metric_nodes(store)) == {"Pod/shop/web-0"}

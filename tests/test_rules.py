@@ -222,3 +222,47 @@ def test_rule_graph_formats() -> None:
     assert mermaid.startswith("flowchart LR") and '-->|"MOUNTS (pod-pvc)"|' in mermaid
     result = runner.invoke(app, ["rules", "graph", "--format", "mermaid"])
     assert result.exit_code == 0 and result.output == mermaid
+
+
+def crd(kind: str, name: str, **props: Any) -> NodeRow:
+    return example_node(
+        Class(domain="k8s", name=f"{kind}.example.com"), {"namespace": "ns", "name": name, **props}
+    )
+
+
+def test_discovery_proposes_a_rule_for_a_ref_field(
+    store: Store, neo4j_server: Neo4jServer, tmp_path: Path
+) -> None:
+    store.upsert_nodes(
+        [
+            crd("Backup", "nightly", ref_targetRef="Database/orders"),
+            crd("Backup", "weekly", ref_targetRef="Database/users"),
+            crd("Database", "orders"),
+            crd("Database", "users"),
+            crd("Database", "unrelated"),
+        ]
+    )
+    out = tmp_path / "found"
+    result = runner.invoke(
+        app, ["rules", "discover", "--write", str(out)], env=env_for(neo4j_server)
+    )
+    assert result.exit_code == 0, result.output
+    assert "backup-target-database" in result.output and "2 edges now" in result.output
+    found = rules.load([out], include_default=False)
+    rule = {r.name: r for r in found}["backup-target-database"]
+    assert not rule.enabled and rule.verb == "REFERS_TO_TARGET" and rule.test is not None
+    # Off until enabled; once enabled it links each backup to the database it names.
+    enabled = rule.model_copy(update={"enabled": True})
+    assert rule_runner.apply(store, [rule]) == []
+    rule_runner.apply(store, [enabled])
+    got = {(a.split('"name":"')[1].split('"')[0], b.split('"name":"')[1].split('"')[0])
+           for a, _, b in edges(store)}  # fmt: skip
+    assert got == {("nightly", "orders"), ("weekly", "users")}
+    # Once a rule covers the pattern, discovery has nothing more to propose.
+    assert discovery_names(store, [*ALL, enabled]) == set()
+
+
+def discovery_names(store: Store, loaded: list[rules.Rule]) -> set[str]:
+    from korrel8.discover import discover
+
+    return {p.rule.name for p in discover(store, loaded)}

@@ -16,4 +16,6 @@ WHERE n.name = $name AND n.class = $class AND n.domain = $domain
 WITH n, n.first_seen <= $until AND (n.deleted_at IS NULL OR n.deleted_at >= $since) AS in_window
 ORDER BY in_window DESC, n.ref
 LIMIT $limit + 1
-RETURN n.ref AS ref, in_window, properties(n) AS props
+RETURN n.ref AS ref, in_window,
+       n {.*, first_seen: toString(n.first_seen), last_seen: toString(n.last_seen),
+          changed_at: toString(n.changed_at), deleted_at: toString(n.deleted_at)} AS props

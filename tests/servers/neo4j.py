@@ -84,10 +84,17 @@ def clear(store: Store) -> None:
     store.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
 
 
+_schema_applied: set[str] = set()
+
+
 @pytest.fixture
 def store(neo4j_server: Neo4jServer) -> Iterator[Store]:
     """A store on a cleared database with korrel8's schema applied."""
     with Store.connect(neo4j_server.settings(batch_size=1000)) as s:
         clear(s)
-        s.apply_schema()
+        # The schema is idempotent but slow to re-check: once per server is enough,
+        # since clearing removes data, not the schema.
+        if neo4j_server.uri not in _schema_applied:
+            s.apply_schema()
+            _schema_applied.add(neo4j_server.uri)
         yield s

@@ -8,10 +8,13 @@ configuration), else Debian's binaries (``tools/install-prom.sh``) on free loopb
 with a temporary configuration: scrape and rule evaluation every second, alert rules written
 like kubernetes-mixin's with ``for: 1s`` (KubePodNotReady keeps ``for: 1h`` to stay pending).
 
-``prom`` (per test) is the same stack with a clean state: the Pushgateway wiped, no
-alert left in Prometheus or Alertmanager, and no series left in Prometheus (deleted through
-its admin API: an external Prometheus needs ``--web.enable-admin-api``). ``secure_pushgateway`` is a Pushgateway behind
-TLS (a throw-away CA) and basic auth, for the HTTP client's auth and TLS settings.
+``prom`` (per test) is the same stack with a clean state: the Pushgateway wiped, and no
+alert left in Prometheus or Alertmanager. Prometheus keeps listing the series of earlier
+tests in ``/api/v1/series`` for as long as their samples are in the asked window (deleting
+them does not change that), so a test lists series over ``prom.window()``: the time since
+its clean state.
+``secure_pushgateway`` is a Pushgateway behind TLS (a throw-away CA) and basic auth, for
+the HTTP client's auth and TLS settings.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -196,6 +200,11 @@ class PromStack:
     alertmanager_url: str
     pushgateway_url: str
     origin: str
+    clean_at: float = 0.0  # when the per-test clean state began (time.time())
+
+    def window(self) -> timedelta:
+        """From the clean state until now: a window without earlier tests' series."""
+        return timedelta(seconds=time.time() - self.clean_at)
 
     def prometheus(self, **overrides: Any) -> HttpSourceSettings:
         return HttpSourceSettings(url=self.prometheus_url, cluster="c1", **overrides)
@@ -217,19 +226,6 @@ class PromStack:
     def wipe(self) -> None:
         response = requests.put(f"{self.pushgateway_url}/api/v1/admin/wipe", timeout=10)
         assert response.status_code in (200, 202), response.text
-
-    def forget_series(self) -> None:
-        """Delete every series Prometheus holds (its admin API): no series of an earlier
-        test is then listed within a later test's window."""
-        response = requests.post(
-            f"{self.prometheus_url}/api/v1/admin/tsdb/delete_series",
-            params={"match[]": '{__name__=~".+"}'},
-            timeout=30,
-        )
-        assert response.status_code == 204, (
-            f"Prometheus refused delete_series ({response.status_code}): "
-            "start it with --web.enable-admin-api"
-        )
 
     def am_alerts(self) -> list[dict[str, Any]]:
         """Alertmanager's own view, for comparing with the graph."""
@@ -395,7 +391,6 @@ def prom_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
                 f"--storage.tsdb.path={root / 'prometheus-data'}",
                 f"--web.listen-address={addr['prometheus']}",
                 f"--web.external-url={url['prometheus']}",  # generator URLs that resolve
-                "--web.enable-admin-api",  # the per-test clean state deletes series
             ],
             url["prometheus"],
         )
@@ -406,8 +401,7 @@ def prom_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
 
 @pytest.fixture
 def prom(prom_stack: PromStack) -> PromStack:
-    """The stack with a clean state: no pushed series, no silence, no alert anywhere, and
-    no series in Prometheus."""
+    """The stack with a clean state: no pushed series, no silence, no alert anywhere."""
     prom_stack.wipe()
     prom_stack.expire_silences()
     wait_until(
@@ -415,9 +409,12 @@ def prom(prom_stack: PromStack) -> PromStack:
         30,
         "the alerts of earlier tests to resolve",
     )
-    # The alerts resolved, so a scrape after the wipe has written its staleness markers.
-    prom_stack.forget_series()
-    return prom_stack
+    # Every pushed group exports push_time_seconds: once Prometheus has none, a scrape
+    # after the wipe wrote the staleness markers, the last samples of the old series.
+    wait_until(
+        lambda: not prom_stack.query("push_time_seconds"), 30, "a scrape of the wiped Pushgateway"
+    )
+    return replace(prom_stack, clean_at=time.time())
 
 
 # --- a Pushgateway behind TLS and basic auth -------------------------------------------
