@@ -102,10 +102,13 @@ def namespace(
     nodes: Sequence[str] = ("node-0",),
     shape: Shape | None = None,
     create_namespace: bool = True,
+    storage_classes: Sequence[str] = ("standard", "fast"),
 ) -> list[Obj]:
-    """One namespace of ``pods`` pods, its pods on ``nodes`` (created elsewhere, if at all)."""
+    """One namespace of ``pods`` pods, its pods on ``nodes`` and its claims of
+    ``storage_classes`` (both created elsewhere, if at all)."""
     # Seeded without the name: a test's random namespace name does not change its content.
     ns = _Namespace(name, seed, list(nodes), shape or Shape(), create_namespace, key=f"{seed}")
+    ns.storage_classes = list(storage_classes)
     return ns.fill(pods).objects
 
 
@@ -214,6 +217,7 @@ class _Namespace:
     shape: Shape
     create: bool = True
     key: str = ""  # the random seed; default: the seed and the namespace's name
+    storage_classes: list[str] = field(default_factory=lambda: ["standard", "fast"])
     objects: list[Obj] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -571,7 +575,7 @@ class _Namespace:
         labels = {"app": app}
         template = self.pod_spec(app, cm, secret, kind="db")
         template["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
-        sc = self.rng.choice(["standard", "fast"])
+        sc = self.rng.choice(self.storage_classes)
         claim: Obj = {
             "metadata": {"name": "data"},
             "spec": {

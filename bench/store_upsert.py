@@ -3,9 +3,7 @@
     make bench                         # or: .venv/bin/python -m bench.store_upsert
     .venv/bin/python -m bench.store_upsert --nodes 20000 --edges 40000 --batch-sizes 1000,5000
 
-Runs on a throw-away local Neo4j (free ports, temporary data directory) so that
-it never clears a database you care about; BENCH_NEO4J_URI / BENCH_NEO4J_PASSWORD
-name another server to clear and use instead.
+Runs on a throw-away local Neo4j (bench/neo4j.py).
 
 Rows measured:
 - store upsert_nodes / upsert_edges, per batch size (MERGE into an empty graph,
@@ -18,22 +16,15 @@ Rows measured:
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from korrel8 import localdb
-from korrel8.config import LocalNeo4jSettings, Settings
+from bench.neo4j import bench_store, clear
 from korrel8.rows import EdgeRow, NodeRow
 from korrel8.store import Store, batched, utcnow
-from tests.servers.common import free_port
 
 console = Console()
 
@@ -80,10 +71,6 @@ def make_edges(nodes: list[NodeRow], n: int) -> list[EdgeRow]:
     ]
 
 
-def clear(store: Store) -> None:
-    store.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
-
-
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -107,35 +94,6 @@ def create_ceiling(store: Store, rows: list[NodeRow]) -> None:
     for batch in batched(rows, store.batch_size):
         params = [r.to_param() for r in batch]
         store.driver.execute_query(query, rows=params, database_=store.database)
-
-
-@contextmanager
-def bench_store(batch_size: int) -> Iterator[Store]:
-    uri = os.environ.get("BENCH_NEO4J_URI")
-    if uri:
-        settings = Settings(
-            neo4j_uri=uri, neo4j_password=SecretStr(os.environ.get("BENCH_NEO4J_PASSWORD", ""))
-        )
-        with Store.connect(settings) as store:
-            yield store
-        return
-    with tempfile.TemporaryDirectory(prefix="korrel8-bench-") as tmp:
-        local = LocalNeo4jSettings(
-            data_dir=Path(tmp), bolt_port=free_port(), http_port=free_port(), heap="2g",
-            pagecache="1g",
-        )  # fmt: skip
-        console.print(f"Starting a throw-away local Neo4j in {tmp}...")
-        localdb.start(local)
-        creds = localdb.credentials(local)
-        assert creds is not None
-        try:
-            settings = Settings(
-                neo4j_uri=creds.uri, neo4j_password=SecretStr(creds.password), batch_size=batch_size
-            )
-            with Store.connect(settings) as store:
-                yield store
-        finally:
-            localdb.stop(local)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 Params = dict[str, Any] | list[tuple[str, str]] | None
 
-BACKOFF_FACTOR = 0.5  # seconds: 0.5, 1, 2, ... between retries
+BACKOFF_FACTOR = 0.5  # urllib3 then waits 0s, 1s, 2s, 4s... before the retries
 RETRY_STATUSES = (500, 502, 503, 504)
 
 
@@ -127,6 +127,10 @@ class HttpSource:
     base_url: str
     session: requests.Session
     timeout: float
+    # Passed with every request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+    # environment override a Session's own verify (psf/requests#3829), which would
+    # silently drop a configured ca_file or verify_tls: false.
+    verify: bool | str = True
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
@@ -137,7 +141,9 @@ class HttpSource:
         where = f"{self.name} at {redact_url(url)}"
         log.debug("GET %s", redact_url(url))
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
+            response = self.session.get(
+                url, params=params, timeout=self.timeout, verify=self.verify
+            )
         except requests.exceptions.SSLError as exc:
             raise SourceUnavailableError(
                 f"{where}: TLS failed ({_reason(exc)}); set ca_file to the CA that signed "
@@ -204,7 +210,9 @@ def connect(name: str, settings: HttpSourceSettings) -> HttpSource:
         raise ConfigError(
             f"{name} URL {redact_url(settings.url)!r} must start with http:// or https://"
         )
-    return HttpSource(name, settings.url, new_session(settings), settings.timeout)
+    session = new_session(settings)
+    verify = session.verify if isinstance(session.verify, bool | str) else True
+    return HttpSource(name, settings.url, session, settings.timeout, verify)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -29,7 +29,16 @@ from datetime import datetime
 from itertools import chain
 from typing import Literal
 
-from ingest.k8s_api import Connection, Page, Retry, connect, contexts, get_json, list_pages
+from ingest.k8s_api import (
+    Connection,
+    Page,
+    Retry,
+    connect,
+    contexts,
+    get_json,
+    list_pages,
+    prefetch,
+)
 from ingest.k8s_kinds import KindSpec, builtin_kinds, custom_kinds
 from ingest.k8s_rows import SOURCE, to_row
 from ingest.summary import Summary
@@ -159,7 +168,7 @@ def _rows(
     for attempt in range(1, RELISTS_ON_GONE + 1):
         result.objects = result.pages = 0
         try:
-            for page in list_pages(conn, spec.path, page_size, spec.accept):
+            for page in prefetch(list_pages(conn, spec.path, page_size, spec.accept)):
                 if not result.pages:
                     result.resource_version = page.resource_version
                 result.pages += 1

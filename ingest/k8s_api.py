@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -285,6 +286,41 @@ def list_pages(
             return
 
 
+def prefetch(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, with the next one fetched while the caller handles the current one, so
+    that the API server's latency and the store's overlap. At most three pages are held:
+    the caller's, one waiting, one arriving."""
+    slot: queue.Queue[Page | BaseException | None] = queue.Queue(1)
+    stop = threading.Event()
+
+    def put(item: Page | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the caller's thread
+            put(exc)
+
+    threading.Thread(target=produce, name="k8s-prefetch", daemon=True).start()
+    try:
+        while (item := slot.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # the producer ends at its next page
+
+
 class WatchStream:
     """One watch request: iterate for events (``{"type", "object"}``); ``close()`` from
     any thread ends the iteration."""
@@ -349,4 +385,5 @@ __all__ = [
     "get_json",
     "kubeconfig_path",
     "list_pages",
+    "prefetch",
 ]

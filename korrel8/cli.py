@@ -11,6 +11,7 @@ from rich.table import Table
 
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
+from ingest.cli import ingest_app
 from korrel8.errors import Korrel8Error
 from korrel8.rules_cli import rules_app
 from korrel8.store import Store
@@ -23,6 +24,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
+app.add_typer(ingest_app, name="ingest")
 
 console = Console()
 err = Console(stderr=True)

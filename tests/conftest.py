@@ -1,3 +1,8 @@
 """Real servers for the tests, one fixture module each (see tests/servers/)."""
 
-pytest_plugins = ["tests.servers.neo4j"]
+pytest_plugins = [
+    "tests.servers.neo4j",
+    "tests.servers.kube",
+    "tests.servers.prom",
+    "tests.servers.faulty_http",
+]

@@ -7,14 +7,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from ingest import alerts
+from ingest.cli import ingest_app
 from korrel8.config import HttpSourceSettings
 from korrel8.model import Query
 from korrel8.store import Store, utcnow
 from tests.graph import nodes
 from tests.servers.common import free_port
 from tests.servers.faulty_http import FaultyServer
+from tests.servers.neo4j import Neo4jServer
 from tests.servers.prom import PromStack, exposition, wait_until
 
 KSM = ("kube-state-metrics", "10.128.0.5:8080")
@@ -270,3 +273,31 @@ def test_fingerprint_is_alertmanagers() -> None:
     labels = {"alertname": "Watchdog", "severity": "none"}
     assert alerts.fingerprint(labels) == alerts.fingerprint(dict(reversed(labels.items())))
     assert alerts.fingerprint(labels) != alerts.fingerprint({**labels, "severity": "info"})
+
+
+def test_the_cli_ingests_once_with_progress_and_a_summary(
+    prom: PromStack, store: Store, neo4j_server: Neo4jServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prom.push(*KSM, ksm_series(crashlooping=0, available=3))  # KubeJobFailed alone
+    wait_until(lambda: prom.firing("KubeJobFailed"), ALERT_WAIT, "KubeJobFailed to fire")
+    for name, value in {
+        "NEO4J_URI": neo4j_server.uri,
+        "NEO4J_USER": neo4j_server.user,
+        "NEO4J_PASSWORD": neo4j_server.password,
+        "KORREL8_SOURCES__ALERTMANAGER__URL": prom.alertmanager_url,
+        "KORREL8_SOURCES__ALERTMANAGER__CLUSTER": "c1",
+        "KORREL8_SOURCES__PROMETHEUS__URL": prom.prometheus_url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(ingest_app, ["alerts", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "alertmanager: 1 alerts" in result.stderr
+    assert "alertmanager (c1)" in result.stdout and "alert:alert" in result.stdout
+    assert set(alert_nodes(store)) == {"KubeJobFailed"}
+
+    monkeypatch.setenv("KORREL8_SOURCES__ALERTMANAGER__URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("KORREL8_SOURCES__ALERTMANAGER__RETRIES", "0")
+    result = CliRunner().invoke(ingest_app, ["alerts", "--once"])
+    assert result.exit_code == 1
+    assert "error: cannot reach alertmanager" in " ".join(result.stderr.split())
+    assert set(alert_nodes(store)) == {"KubeJobFailed"}  # kept

@@ -117,6 +117,7 @@ def test_tls_with_a_custom_ca_and_basic_auth(
     assert secure_pushgateway.password not in caplog.text
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls_without_the_ca_says_how_to_trust_it(secure_pushgateway: SecureServer) -> None:
     with (
         connect("prometheus", secure_pushgateway.settings(ca_file=None)) as s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import secrets
 import time
@@ -171,10 +172,15 @@ def generated(
     """A generated namespace (25 pods on a Node of its own), a PDB with every kind of
     selector expression, and a CRD with two instances."""
     ns, node_name = kube_namespace, f"node-{secrets.token_hex(4)}"  # a label value: short
+    storage = f"sc-{secrets.token_hex(4)}"
     objects = cluster_gen.namespace(
-        ns, pods=25, seed=303, nodes=[node_name], create_namespace=False
+        ns, 25, seed=303, nodes=[node_name], create_namespace=False, storage_classes=[storage]
     )
-    applied = cluster_gen.apply([[cluster_gen.node_object(node_name)], objects], admin)
+    cluster_scoped = [
+        cluster_gen.node_object(node_name),
+        cluster_gen.storage_class(storage, "example.com/fast", random.Random(1)),
+    ]
+    applied = cluster_gen.apply([cluster_scoped, objects], admin)
     group = create_widget_crd(admin)
     try:
         pdb = {
@@ -204,7 +210,10 @@ def generated(
         }
         rest(admin, "POST", base, widget("w1", group, w1))
         rest(admin, "POST", base, widget("w2", group, {"size": 1}))
-        yield {"namespace": ns, "node": node_name, "objects": objects, "group": group}
+        yield {
+            "namespace": ns, "node": node_name, "storage": storage, "objects": objects,
+            "group": group,
+        }  # fmt: skip
     finally:
         crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
         rest(admin, "DELETE", f"{crds}/widgets.{group}")
@@ -290,7 +299,7 @@ def check_storage(store: Store, generated: dict[str, Any], cluster: str) -> None
     assert stateful["replicas"] >= 1 and stateful["ready_replicas"] == stateful["replicas"]
     assert in_namespace(store, ns, "Pod")[f"{sts}-0"]["claim_names"] == [f"data-{sts}-0"]
     claim = in_namespace(store, ns, "PersistentVolumeClaim")[f"data-{sts}-0"]
-    assert claim["phase"] == "Bound" and claim["storage_class"] in {"standard", "fast"}
+    assert claim["phase"] == "Bound" and claim["storage_class"] == generated["storage"]
     assert claim["k8s.persistentvolumeclaim.name"] == claim["name"]
     volume = nodes(store)[node_ref("PersistentVolume", None, claim["volume_name"], cluster)]
     assert volume.get("namespace") is None
@@ -361,8 +370,8 @@ def check_cluster_scoped(got: dict[str, Any], generated: dict[str, Any], cluster
     node = got[node_ref("Node", None, node_name, cluster)]
     assert node["node_ready"] is True and node["k8s.node.name"] == node_name
     assert node["k8s.node.uid"] == node["uid"]
-    storage = got[node_ref("StorageClass.storage.k8s.io", None, "standard", cluster)]
-    assert storage["provisioner"] == "kubernetes.io/no-provisioner"
+    storage = got[node_ref("StorageClass.storage.k8s.io", None, generated["storage"], cluster)]
+    assert storage["provisioner"] == "example.com/fast"
 
 
 def check_custom_resources(store: Store, generated: dict[str, Any], cluster: str) -> None:
@@ -494,6 +503,38 @@ def test_watch_applies_changes_without_a_relist(
     assert watch.events["ConfigMap"] >= 3
     assert edges(store)[(gone, "MOUNTS", keep)]["valid_to"] is not None
     assert in_namespace(store, ns, "ConfigMap")["keep"].get("deleted_at") is None
+
+
+def test_an_expired_watch_relists_and_sweeps(
+    kube: KubeServer, admin: k8s.ApiClient, store: Store, kube_namespace: str, cluster: str
+) -> None:
+    """410 Gone (the server no longer has the resourceVersion): a complete relist of the
+    kind, which sweeps what vanished meanwhile, then the watch goes on from it."""
+    ns = kube_namespace
+    base = f"/api/v1/namespaces/{ns}/configmaps"
+    create_configmaps(admin, ns, 2)
+    settings = settings_for(kube.kubeconfig)
+    conn = connect(settings, ADMIN, FAST)
+    result = ingest_cluster(store, conn, settings, kinds=kinds("ConfigMap"))
+    rest(admin, "DELETE", f"{base}/cm-00")  # unseen: the watch starts too late
+    listed = result.kinds[0]
+    listed.resource_version = "1"  # long gone from the server's watch cache
+    watch = ClusterWatch(store, conn, cluster, [listed], settings.page_size)
+    watch.start()
+    try:
+        wait_for("the relist", lambda: watch.relists["ConfigMap"] == 1)
+        rest(admin, "POST", base, configmap("after"))
+
+        def seen() -> bool:
+            got = in_namespace(store, ns, "ConfigMap")
+            return got["cm-00"].get("deleted_at") is not None and "after" in got
+
+        wait_for("the sweep and the watched change", seen)
+    finally:
+        watch.stop()
+        conn.close()
+    assert watch.relists["ConfigMap"] == 1
+    assert in_namespace(store, ns, "ConfigMap")["cm-01"].get("deleted_at") is None
 
 
 # --------------------------------------------------------------------------- failures

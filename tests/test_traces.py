@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ingest import traces
+from ingest.logs import PAGE
 from korrel8.config import HttpSourceSettings
 from korrel8.model import Query
 from korrel8.store import Store
@@ -89,3 +90,11 @@ def test_tempo_service_names_become_references() -> None:
     (row,) = traces.service_name_rows(["checkout"], "c1")
     assert row.properties["traceql"] == '{resource.service.name="checkout"}'
     assert row.properties["service.name"] == "checkout" and row.name == "checkout"
+
+
+def test_pods_are_read_a_page_at_a_time_and_none_is_missed(store: Store) -> None:
+    many = [pod("load", f"p-{i:04d}", "c") for i in range(PAGE + 5)]  # two pages
+    store.upsert_nodes(many)
+    summary = traces.ingest(store, HttpSourceSettings())
+    assert summary.objects == {"trace:span": len(many)}
+    assert {n["name"] for n in trace_nodes(store).values()} == {p.name for p in many}

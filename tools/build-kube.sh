@@ -22,6 +22,10 @@
 # KORREL8_KUBE_CACHE (cache root), KORREL8_BUILD_JOBS (go build -p, default 2).
 set -euo pipefail
 
+# All in one function, parsed whole before it runs: editing this file (or a git checkout)
+# during a long build cannot make bash read a changed script halfway.
+main() {
+
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 moddir="$here/kube-apiserver"
 
@@ -97,3 +101,6 @@ build etcd "$here/etcd" ""
 echo "KUBE_VERSION=$version"
 echo "KORREL8_KUBE_APISERVER=$cache/kube-apiserver"
 echo "KORREL8_ETCD=$cache/etcd"
+}
+
+main "$@"

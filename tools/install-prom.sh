@@ -30,4 +30,4 @@ fi
 for binary in prometheus prometheus-alertmanager prometheus-pushgateway; do
   command -v "$binary" >/dev/null || { echo "install-prom: $binary is missing" >&2; exit 1; }
 done
-echo "install-prom: $(prometheus --version 2>&1 | head -1)"
+echo "install-prom: $(prometheus --version 2>&1 | sed -n 1p)"
