@@ -31,7 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.store_upsert import bench_store, clear
+from bench.neo4j import bench_store, clear
 from korrel8.correlate import Korrel8
 from korrel8.model import Class, ref
 from korrel8.querygen import logql_selector, promql_selector

@@ -38,7 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.cluster_gen import apply, cluster
-from bench.store_upsert import clear
+from bench.neo4j import clear
 from korrel8 import localdb
 from korrel8.config import KubernetesSettings, LocalNeo4jSettings, Settings
 from korrel8.store import Store
@@ -66,9 +66,7 @@ def bench_kube() -> Iterator[Path]:
 
 def fill(kubeconfig: Path, pods: int, seed: int, workers: int) -> tuple[int, float]:
     """Create the generated cluster; (objects, seconds)."""
-    api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig), persist_config=False
-    )
+    api = k8s_config.new_client_from_config(config_file=str(kubeconfig), persist_config=False)
     api.configuration.connection_pool_maxsize = workers * 2
     columns = (TextColumn("creating objects"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
+from neo4j import ManagedTransaction
 from rich.console import Console
 from rich.table import Table
 
@@ -83,10 +85,13 @@ def per_row_merge(store: Store, rows: list[NodeRow]) -> None:
         "SET n += $row.props, n.last_seen = $now"
     )
     now = utcnow()
+
+    def write(tx: ManagedTransaction, param: dict[str, Any]) -> None:
+        tx.run(query, row=param, now=now).consume()
+
     with store.driver.session(database=store.database) as session:
         for row in rows:
-            param = row.to_param()
-            session.execute_write(lambda tx, p=param: tx.run(query, row=p, now=now).consume())
+            session.execute_write(write, row.to_param())
 
 
 def create_ceiling(store: Store, rows: list[NodeRow]) -> None:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 IN_CLUSTER = "in-cluster"  # the context name of the in-cluster configuration
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+POOL_SIZE = 64  # connections per cluster
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ def connect(settings: KubernetesSettings, context: str, retry: Retry | None = No
         raise ConfigError(f"cannot configure Kubernetes context {context!r}: {exc}") from exc
     # Retries are ours (they see truncated bodies too); urllib3's would multiply them.
     configuration.retries = False
+    # A watch holds a connection per kind; a smaller pool would drop and reopen them.
+    configuration.connection_pool_maxsize = max(POOL_SIZE, configuration.connection_pool_maxsize)
     return Connection(context, k8s_client.ApiClient(configuration), retry or Retry())
 
 

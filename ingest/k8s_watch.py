@@ -113,7 +113,11 @@ class ClusterWatch:
             self._stop.wait(self.interval_seconds)
         while not self._stop.is_set():
             if not resource_version:
-                resource_version = self._relist(spec)
+                try:
+                    resource_version = self._relist(spec)
+                except Korrel8Error as exc:  # the store failed: the next interval retries
+                    log.error("%s: relist of %s failed: %s", self.conn.context,
+                              spec.class_name, exc)  # fmt: skip
                 if not resource_version:
                     self._stop.wait(self.interval_seconds)
                     continue
@@ -200,9 +204,11 @@ class ClusterWatch:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
-            for _ in batch:
-                self._queue.task_done()
+            try:
+                self._write(batch)
+            finally:  # written, or given up on at stop: flush() must not wait forever
+                for _ in batch:
+                    self._queue.task_done()
 
     def _write(self, batch: list[_Change]) -> None:
         """Write runs of the same operation in order; retry while the store is down."""

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ingest.cli import ingest_app
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
-from ingest.cli import ingest_app
 from korrel8.errors import Korrel8Error
 from korrel8.rules_cli import rules_app
 from korrel8.store import Store

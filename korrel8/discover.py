@@ -243,7 +243,9 @@ def to_yaml(proposals: list[Proposal]) -> str:
         "# Rules proposed by `korrel8 rules discover`. They run only once enabled:\n"
         "# set `enabled: true` here, or name them in the settings' rules.enable.\n"
     )
-    return header + yaml.safe_dump({"rules": items}, sort_keys=False, allow_unicode=True, width=1000)
+    return header + yaml.safe_dump(
+        {"rules": items}, sort_keys=False, allow_unicode=True, width=1000
+    )
 
 
 def write(proposals: list[Proposal], directory: Path) -> Path:

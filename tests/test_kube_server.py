@@ -172,7 +172,7 @@ def test_pagination_with_limit_and_continue(admin: k8s.ApiClient, kube_namespace
         page = core.list_namespaced_config_map(
             kube_namespace, label_selector="app=korrel8", limit=3, _continue=token
         )
-        pages.append([cm.metadata.name for cm in page.items])
+        pages.append([str(cm.metadata.name) for cm in page.items])
         token = page.metadata._continue
         if not token:
             break

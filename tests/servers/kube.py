@@ -195,7 +195,7 @@ def write_kubeconfig(
 
 
 def api_client(kubeconfig: Path, context: str | None = None) -> k8s.ApiClient:
-    api: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+    api: k8s.ApiClient = k8s_config.new_client_from_config(
         config_file=str(kubeconfig), context=context, persist_config=False
     )
     return api
@@ -221,7 +221,7 @@ def rest(
         auth_settings=["BearerToken"],
     )[1:4]  # fmt: skip
     response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=30)
-    data: bytes = response.read()  # type: ignore[no-untyped-call]
+    data: bytes = response.read()
     if not 200 <= response.status <= 299:
         raise ApiException(http_resp=response, body=data.decode(errors="replace"))
     return json.loads(data) if data else None

@@ -37,7 +37,7 @@ class Neo4jServer:
             neo4j_uri=self.uri,
             neo4j_user=self.user,
             neo4j_password=SecretStr(self.password),
-            **overrides,  # type: ignore[arg-type]
+            **overrides,
         )
 
 
