@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench venv lock db-start db-stop clean
+.PHONY: demo test lint typecheck pytest bench bench-rules bench-k8s bench-goals venv lock \
+	db-start db-stop clean
 
 venv: $(STAMP)
 
@@ -29,8 +30,18 @@ typecheck: venv
 pytest: venv
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
+# Benchmarks print their baselines measured in the same run; never part of `make test`.
 bench: venv
 	$(BIN)/python -m bench.store_upsert
+
+bench-rules: venv
+	$(BIN)/python -m bench.rules_apply
+
+bench-k8s: venv
+	$(BIN)/python -m bench.k8s_ingest
+
+bench-goals: venv
+	$(BIN)/python -m bench.goal_latency
 
 db-start: venv
 	$(BIN)/korrel8 db start

@@ -16,7 +16,7 @@ that fails midway keeps what it had (no sweep), and the other kinds go on.
 The cluster's name (the ``cluster`` of every ref) is ``sources.kubernetes.cluster_names``
 for the context, else the UID of the cluster's kube-system namespace: stable for the
 cluster's life, the same through every kubeconfig, and what OpenTelemetry calls
-``k8s.cluster.uid``.
+``k8s.cluster.uid``. Running in a pod without a kubeconfig, the context is ``in-cluster``.
 """
 
 from __future__ import annotations

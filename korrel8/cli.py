@@ -7,12 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ingest.cli import ingest_app
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
+from korrel8.query_cli import register as register_queries
 from korrel8.rules_cli import rules_app
 from korrel8.store import Store
 
@@ -25,6 +27,7 @@ db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(ingest_app, name="ingest")
+register_queries(app)
 
 console = Console()
 err = Console(stderr=True)
@@ -35,7 +38,7 @@ def _settings() -> Settings:
 
 
 def fail(exc: Korrel8Error) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     # How long deleted nodes and closed edges are kept before the purge removes them.
     retention_hours: float = Field(default=72.0, gt=0)
+    # The deepest goal or neighbour search a user may ask for (default depth: 4).
+    max_depth: int = Field(default=8, ge=1, le=20)
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)

@@ -27,7 +27,14 @@ from typing import Any
 
 from korrel8 import statements
 from korrel8.config import Settings, load_settings
-from korrel8.errors import Korrel8Error, ParseError
+from korrel8.errors import (
+    DepthError,
+    GoalUnreachableError,
+    Korrel8Error,
+    ParseError,
+    StartNotFoundError,
+    TimeWindowError,
+)
 from korrel8.labels import SIGNAL_DOMAINS, normalize
 from korrel8.model import Class, Domain, Query, get_domain, parse_goal
 from korrel8.result import Node, Result, Statement, assemble, plain, time_value
@@ -76,29 +83,6 @@ _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-# --- errors (Korrel8Error subclasses; candidates for korrel8/errors.py) ---------------
-
-
-class StartNotFoundError(Korrel8Error):
-    """The start query matches no object in the window; the message names the nearest."""
-
-
-class GoalUnreachableError(Korrel8Error):
-    """No rule chain leads from the start to a goal; the message says what is reachable."""
-
-    def __init__(self, message: str, reachable: Sequence[tuple[str, int, int]] = ()) -> None:
-        super().__init__(message)
-        self.reachable = tuple(reachable)  # (class, least depth, objects)
-
-
-class DepthError(Korrel8Error):
-    """A depth outside 1..the configured maximum."""
-
-
-class TimeWindowError(ParseError):
-    """A --since, --until or --at that is not a time, or a window that ends before it starts."""
 
 
 # --- the time window --------------------------------------------------------------------
@@ -642,9 +626,7 @@ class Korrel8:
         settings = settings or load_settings(
             neo4j_uri=uri, neo4j_user=user, neo4j_password=password, neo4j_database=database
         )
-        # max_depth is read if the settings carry it (a setting proposed for config.py).
-        configured = getattr(settings, "max_depth", None)
-        limit = max_depth or (int(configured) if configured else DEFAULT_MAX_DEPTH)
+        limit = max_depth or settings.max_depth
         return cls(Store.connect(settings), max_depth=limit)
 
     def close(self) -> None:

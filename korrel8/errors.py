@@ -5,6 +5,8 @@ Each carries a message a user can act on; the CLI prints it without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class Korrel8Error(Exception):
     """Base of every error korrel8 raises deliberately."""
@@ -91,3 +93,41 @@ class KubernetesGoneError(KubernetesError):
 
 class KubernetesUnavailableError(KubernetesError):
     """The API server did not answer, after retries (timeouts, refused or reset connections)."""
+
+
+class StartNotFoundError(Korrel8Error):
+    """The start query matches no object in the window; the message names the nearest."""
+
+
+class GoalUnreachableError(Korrel8Error):
+    """No rule chain leads from the start to a goal; the message says what is reachable."""
+
+    def __init__(self, message: str, reachable: Sequence[tuple[str, int, int]] = ()) -> None:
+        super().__init__(message)
+        self.reachable = tuple(reachable)  # (class, least depth, objects)
+
+
+class DepthError(Korrel8Error):
+    """A depth outside 1..the configured maximum."""
+
+
+class TimeWindowError(ParseError):
+    """A --since, --until or --at that is not a time, or a window that ends before it starts."""
+
+
+class SnapshotError(Korrel8Error):
+    """An offline snapshot cannot be read: missing, or not a directory, file or archive."""
+
+
+class SnapshotFormatError(SnapshotError):
+    """A file of a snapshot is not valid YAML or JSON, or holds something korrel8 cannot
+    store; the message starts with ``FILE:LINE:COLUMN`` (as far as they are known)."""
+
+    def __init__(
+        self, file: str, problem: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        where = ":".join([file, *(str(n) for n in (line, column) if n is not None)])
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.line = line
+        self.column = column

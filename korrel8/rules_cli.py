@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from korrel8 import discover as discovery
@@ -35,7 +36,7 @@ def _load(settings: Settings, extra: list[Path] | None) -> list[rules.Rule]:
 
 
 def _fail(exc: Korrel8Error) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -85,7 +86,7 @@ def check(
     except Korrel8Error as exc:
         raise _fail(exc) from exc
     for e in errors:
-        err.print(f"[red]{e}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(e)}[/]", highlight=False, soft_wrap=True)
     if errors:
         raise typer.Exit(code=1)
     how = "validated" if offline else "validated and explained"

@@ -20,7 +20,7 @@ from typing import Any, LiteralString, TypeVar
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
-from korrel8 import localdb, statements
+from korrel8 import identifiers, localdb, statements
 from korrel8.config import Settings, load_settings
 from korrel8.errors import (
     AuthenticationError,
@@ -49,6 +49,17 @@ def _query(name: str) -> LiteralString:
     # The text comes from the project's own files, never from data. (mypy treats
     # LiteralString as str; the annotation documents the driver's contract.)
     return statements.load(name)  # type: ignore[return-value,unused-ignore]
+
+
+def _edge_query(rel_type: str) -> LiteralString:
+    """The edge upsert with its relationship type written in, checked first.
+
+    The file says ``$(row.type)`` (a dynamic type, valid as it stands in Neo4j Browser),
+    but Neo4j 5.26 plans a MERGE on a dynamic type poorly: measured with `make bench`,
+    batches of 10,000 new edges ran 10x slower than with the type written in.
+    """
+    text = _query("store/upsert_edges").replace("$(row.type)", identifiers.rel_type(rel_type))
+    return text  # type: ignore[return-value,unused-ignore]
 
 
 @dataclass(frozen=True)
@@ -191,15 +202,16 @@ class Store:
     def upsert_edges(self, rows: Iterable[EdgeRow], now: datetime | None = None) -> int:
         """Create or update edges in batches; edges whose ends are missing are skipped."""
         now = now or utcnow()
-        query = _query("store/upsert_edges")
         written = offered = 0
         for batch in batched(rows, self.batch_size):
-            params = sorted(
-                (row.to_param() for row in batch), key=lambda p: (str(p["start"]), str(p["goal"]))
-            )
-            offered += len(params)
-            result = self._write(query, rows=params, now=now)
-            written += int(result[0]["written"]) if result else 0
+            by_type: dict[str, list[dict[str, Any]]] = {}
+            for row in batch:
+                by_type.setdefault(row.type, []).append(row.to_param())
+            for rel_type, params in sorted(by_type.items()):
+                params.sort(key=lambda p: (str(p["start"]), str(p["goal"])))
+                offered += len(params)
+                result = self._write(_edge_query(rel_type), rows=params, now=now)
+                written += int(result[0]["written"]) if result else 0
         if written < offered:
             log.warning(
                 "%d of %d edges skipped: a start or goal node is missing",

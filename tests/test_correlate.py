@@ -18,15 +18,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from korrel8.correlate import (
+from korrel8.correlate import Korrel8, make_window
+from korrel8.errors import (
     DepthError,
     GoalUnreachableError,
-    Korrel8,
+    ParseError,
     StartNotFoundError,
     TimeWindowError,
-    make_window,
+    UnknownClassError,
 )
-from korrel8.errors import ParseError, UnknownClassError
 from korrel8.model import Class, ref
 from korrel8.query_cli import register
 from korrel8.querygen import logql_selector, promql_selector

@@ -7,6 +7,7 @@ import math
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -24,8 +25,8 @@ from ingest.k8s import ClusterResult, cluster_name, ingest_cluster, kinds_to_lis
 from ingest.k8s_api import Retry, connect
 from ingest.k8s_cli import k8s as k8s_command
 from ingest.k8s_kinds import KindSpec, builtin_kinds, discover
-from ingest.k8s_watch import ClusterWatch
-from korrel8.config import KubernetesSettings
+from ingest.k8s_watch import ClusterWatch, run
+from korrel8.config import KubernetesSettings, SourcesSettings
 from korrel8.model import Class, ref
 from korrel8.rows import EdgeRow
 from korrel8.store import Store
@@ -162,13 +163,23 @@ def served(kube: KubeServer, resource: str) -> bool:
         conn.close()
 
 
+@pytest.fixture
+def widgets(kube: KubeServer, admin: k8s.ApiClient) -> Iterator[str]:
+    """A served CRD ``widgets.<random group>``; its group. Deleted afterwards."""
+    group = create_widget_crd(admin)
+    try:
+        wait_for("the CRD served", lambda: served(kube, f"widgets.{group}"))
+        yield group
+    finally:
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        rest(admin, "DELETE", f"{crds}/widgets.{group}")
+
+
 # --------------------------------------------------------------------------- a generated namespace
 
 
 @pytest.fixture
-def generated(
-    kube: KubeServer, admin: k8s.ApiClient, kube_namespace: str
-) -> Iterator[dict[str, Any]]:
+def generated(admin: k8s.ApiClient, kube_namespace: str, widgets: str) -> Iterator[dict[str, Any]]:
     """A generated namespace (25 pods on a Node of its own), a PDB with every kind of
     selector expression, and a CRD with two instances."""
     ns, node_name = kube_namespace, f"node-{secrets.token_hex(4)}"  # a label value: short
@@ -181,7 +192,7 @@ def generated(
         cluster_gen.storage_class(storage, "example.com/fast", random.Random(1)),
     ]
     applied = cluster_gen.apply([cluster_scoped, objects], admin)
-    group = create_widget_crd(admin)
+    group = widgets
     try:
         pdb = {
             "apiVersion": "policy/v1",
@@ -200,7 +211,6 @@ def generated(
             },
         }
         rest(admin, "POST", f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets", pdb)
-        wait_for("the CRD served", lambda: served(kube, f"widgets.{group}"))
         base = f"/apis/{group}/v1/namespaces/{ns}/widgets"
         w1 = {
             "serviceAccountName": "sa1",
@@ -215,8 +225,6 @@ def generated(
             "group": group,
         }  # fmt: skip
     finally:
-        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-        rest(admin, "DELETE", f"{crds}/widgets.{group}")
         cluster_gen.delete_cluster_scoped(admin, applied.cluster_scoped)
 
 
@@ -389,9 +397,9 @@ def check_custom_resources(store: Store, generated: dict[str, Any], cluster: str
     assert "size" not in w1 and w1["labels"] == ["app=web"]
 
 
-def test_custom_resource_selection(kube: KubeServer, generated: dict[str, Any]) -> None:
+def test_custom_resource_selection(kube: KubeServer, widgets: str) -> None:
     """custom_resources: all, none, or a list of plural.group."""
-    resource = f"widgets.{generated['group']}"
+    resource = f"widgets.{widgets}"
     for selection, expected in (("all", True), ("none", False), ([resource], True), ([], False)):
         settings = settings_for(kube.kubeconfig, custom_resources=selection)
         conn = connect(settings, ADMIN, FAST)
@@ -506,35 +514,67 @@ def test_watch_applies_changes_without_a_relist(
 
 
 def test_an_expired_watch_relists_and_sweeps(
-    kube: KubeServer, admin: k8s.ApiClient, store: Store, kube_namespace: str, cluster: str
+    kube: KubeServer,
+    admin: k8s.ApiClient,
+    store: Store,
+    kube_namespace: str,
+    cluster: str,
+    widgets: str,
 ) -> None:
     """410 Gone (the server no longer has the resourceVersion): a complete relist of the
     kind, which sweeps what vanished meanwhile, then the watch goes on from it."""
-    ns = kube_namespace
-    base = f"/api/v1/namespaces/{ns}/configmaps"
-    create_configmaps(admin, ns, 2)
-    settings = settings_for(kube.kubeconfig)
+    ns, group = kube_namespace, widgets
+    base = f"/apis/{group}/v1/namespaces/{ns}/widgets"
+    for name in ("w1", "w2"):
+        rest(admin, "POST", base, widget(name, group, {}))
+    settings = settings_for(kube.kubeconfig, custom_resources=[f"widgets.{group}"])
     conn = connect(settings, ADMIN, FAST)
-    result = ingest_cluster(store, conn, settings, kinds=kinds("ConfigMap"))
-    rest(admin, "DELETE", f"{base}/cm-00")  # unseen: the watch starts too late
+    (spec,) = [s for s in kinds_to_list(conn, settings) if s.custom]
+    result = ingest_cluster(store, conn, settings, kinds=[spec])
+    rest(admin, "DELETE", f"{base}/w1")  # unseen: the watch starts too late
     listed = result.kinds[0]
-    listed.resource_version = "1"  # long gone from the server's watch cache
+    # Older than the server's watch cache of a kind defined just now: 410 Gone.
+    listed.resource_version = "1"
     watch = ClusterWatch(store, conn, cluster, [listed], settings.page_size)
     watch.start()
     try:
-        wait_for("the relist", lambda: watch.relists["ConfigMap"] == 1)
-        rest(admin, "POST", base, configmap("after"))
+        wait_for("the relist", lambda: watch.relists[spec.class_name] == 1)
+        rest(admin, "POST", base, widget("after", group, {}))
 
         def seen() -> bool:
-            got = in_namespace(store, ns, "ConfigMap")
-            return got["cm-00"].get("deleted_at") is not None and "after" in got
+            got = in_namespace(store, ns, spec.class_name)
+            return got["w1"].get("deleted_at") is not None and "after" in got
 
         wait_for("the sweep and the watched change", seen)
     finally:
         watch.stop()
         conn.close()
-    assert watch.relists["ConfigMap"] == 1
-    assert in_namespace(store, ns, "ConfigMap")["cm-01"].get("deleted_at") is None
+    assert watch.relists[spec.class_name] == 1
+    assert in_namespace(store, ns, spec.class_name)["w2"].get("deleted_at") is None
+
+
+def test_run_lists_then_watches_until_stopped(
+    kube: KubeServer,
+    admin: k8s.ApiClient,
+    neo4j_server: Neo4jServer,
+    store: Store,
+    kube_namespace: str,
+) -> None:
+    """What ``korrel8 ingest k8s`` without --once does."""
+    create_configmaps(admin, kube_namespace, 1)
+    k8s_settings = settings_for(kube.kubeconfig, contexts=[ADMIN])
+    settings = neo4j_server.settings(sources=SourcesSettings(kubernetes=k8s_settings))
+    stop = threading.Event()
+    runner = threading.Thread(target=run, args=(settings, store, stop), daemon=True)
+    runner.start()
+    try:
+        wait_for("the listing", lambda: "cm-00" in in_namespace(store, kube_namespace))
+        rest(admin, "POST", f"/api/v1/namespaces/{kube_namespace}/configmaps", configmap("late"))
+        wait_for("the watched creation", lambda: "late" in in_namespace(store, kube_namespace))
+    finally:
+        stop.set()
+        runner.join(30)
+    assert not runner.is_alive()
 
 
 # --------------------------------------------------------------------------- failures

@@ -1,6 +1,8 @@
 // Upsert one batch of edges between existing nodes.
 // $rows: [{start, goal, type, rule, props}], $now: datetime.
 // An edge is keyed by its endpoints, type and rule; seeing it again re-opens it.
+// The store writes the (checked) type in place of $(row.type), one statement per type:
+// Neo4j 5.26 plans MERGE on a dynamic type poorly for large batches.
 UNWIND $rows AS row
 MATCH (a:Object {ref: row.start})
 MATCH (b:Object {ref: row.goal})

@@ -1,0 +1,584 @@
+"""Offline snapshots: load a cluster's objects (and alerts) from files, for a cluster that
+korrel8 cannot reach.
+
+    for source_file, obj in iter_objects(path): ...   # every Kubernetes object, redacted
+    for source_file, alert in iter_alerts(path): ...  # every alert of the alerts.json files
+    summary = ingest(store, path)                      # both, into the graph
+
+What a snapshot is: a directory, a single file, or an archive (``.tar``, ``.tar.gz``,
+``.tgz``, ``.zip``) of ``.yaml``, ``.yml`` and ``.json`` files, as ``kubectl get -o yaml``
+or ``-o json`` prints them: single objects, ``List`` (and typed ``PodList``...) objects,
+multi-document YAML. Files named ``alerts.json`` hold Alertmanager's ``/api/v2/alerts``
+answer instead. Other files are ignored.
+
+OpenShift must-gather archives fit that rule. ``oc adm must-gather`` writes, under
+``must-gather.local.<random>/<image-dir>/``, what ``oc adm inspect`` writes (openshift/oc,
+pkg/cli/admin/inspect: ``dirPathForInfo`` and ``filenameForInfo`` in util.go, the directory
+names in resource.go, namespace.go and pod.go):
+
+    namespaces/<ns>/<ns>.yaml                           the Namespace
+    namespaces/<ns>/<group>/<plural>.yaml               a List per resource ("core": group "")
+    namespaces/<ns>/pods/<pod>/<pod>.yaml               each running pod again, beside
+    namespaces/<ns>/pods/<pod>/<container>/...          its logs, metrics.json, healthz
+    cluster-scoped-resources/<group>/<plural>.yaml      a List, or one object per file:
+    cluster-scoped-resources/<group>/<plural>/<name>.yaml
+
+The container directories under ``pods/<pod>/`` are skipped (their ``.json`` files are not
+objects); an object found twice (a pod in ``core/pods.yaml`` and ``pods/<pod>/``) counts
+once. Secrets in a must-gather are already elided ("N bytes long"); korrel8 drops their data
+anyway.
+
+How objects become nodes: exactly as the live ingester does (``ingest.k8s_rows.to_row``),
+each matched by its API group and kind to the built-in kinds of ``k8s_kinds.yaml``; core
+``v1`` Events (what ``kubectl get events`` prints) are converted to ``events.k8s.io/v1``
+the way the API server converts them. A kind with an API group that is not one of
+Kubernetes' own becomes a custom resource; other kinds (Endpoints, Roles...) are skipped, as
+the live ingester never lists them. Secrets and ConfigMaps are cut to their metadata as
+soon as they are read: their data never reaches a row, a log or a caller.
+
+Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a cluster
+loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
+taken as a complete listing of the classes it contains: after loading, the nodes of those
+classes in that cluster that it lacked are marked deleted. Not after a partial load: a file
+that cannot be parsed (or an archive that breaks off) is reported with its path and
+position, the rest still loads, and nothing is swept. ``sweep=False`` (``--no-sweep``) is
+for snapshots that hold part of a cluster, like a must-gather, which inspects some
+namespaces only.
+
+The cluster: ``cluster`` if given, else the UID of the snapshot's kube-system Namespace
+(the live ingester's rule, so that both name the cluster alike), else the snapshot's file
+name without its archive suffix. Alerts carrying a ``cluster`` label keep it.
+
+Memory: one file at a time (a List file is parsed whole), plus the refs seen so far and the
+alerts. Naming the cluster from kube-system reads the snapshot twice (the first pass parses
+only the files that mention kube-system).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+from pydantic import ValidationError
+
+from ingest import alerts
+from ingest.k8s_kinds import KindSpec, builtin_kinds
+from ingest.k8s_rows import SOURCE, to_row
+from ingest.summary import Summary
+from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
+from korrel8.model import get_domain
+from korrel8.rows import NodeRow
+from korrel8.store import Store, utcnow
+
+__all__ = ["cluster_name", "ingest", "iter_alerts", "iter_objects"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Progress = Callable[[str], None]
+OnError = Callable[[SnapshotFormatError], None]
+
+SUMMARY_SOURCE = "snapshot"
+ALERTS_FILE = "alerts.json"
+OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+PROGRESS_EVERY = 200  # files
+
+# Kubernetes' own API groups besides those of domains.yaml (which lists the usual ones):
+# a kind in any of them is built in, never a custom resource.
+_MORE_BUILTIN_GROUPS = frozenset(
+    {
+        "extensions",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "metrics.k8s.io",
+        "resource.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _archive_suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((s for s in ARCHIVE_SUFFIXES if name.endswith(s)), None)
+
+
+def _wanted(relative: str) -> bool:
+    """A file that may hold objects or alerts (``relative`` uses ``/``)."""
+    parts = PurePosixPath(relative).parts
+    if not parts or not parts[-1].lower().endswith(OBJECT_SUFFIXES):
+        return False
+    # Hidden files, and the resource forks macOS puts in archives (._pods.yaml).
+    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return False
+    return not _container_data(parts)
+
+
+def _container_data(parts: tuple[str, ...]) -> bool:
+    """must-gather's ``namespaces/<ns>/pods/<pod>/<container>/...``: logs and endpoint
+    dumps, never objects (only ``pods/<pod>/<pod>.yaml`` is)."""
+    return any(
+        part == "pods" and i >= 2 and parts[i - 2] == "namespaces" and len(parts) > i + 3
+        for i, part in enumerate(parts)
+    )
+
+
+def _is_alerts(name: str) -> bool:
+    return PurePosixPath(name).name.lower() == ALERTS_FILE
+
+
+def _files(
+    path: Path, on_error: OnError | None, select: Callable[[str], bool] = _wanted
+) -> Iterator[tuple[str, bytes]]:
+    """(name, content) of each selected file, one at a time, in a stable order. The name
+    is the file's path, or ``ARCHIVE:MEMBER`` inside an archive."""
+    if path.is_dir():
+        yield from _dir_files(path, select)
+    elif path.is_file() and _archive_suffix(path):
+        try:
+            if _archive_suffix(path) == ".zip":
+                yield from _zip_files(path, select)
+            else:
+                yield from _tar_files(path, select)
+        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            # A truncated or corrupt archive: what was read stays, the load is partial.
+            error = SnapshotFormatError(str(path), f"unreadable archive: {exc}")
+            if on_error is None:
+                raise error from exc
+            on_error(error)
+    elif path.is_file():
+        if select(path.name):
+            yield str(path), path.read_bytes()
+    else:
+        raise SnapshotError(
+            f"{path}: no such file or directory; a snapshot is a directory, a YAML or JSON "
+            f"file, or an archive ({', '.join(ARCHIVE_SUFFIXES)})"
+        )
+
+
+def _dir_files(root: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+    for directory, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            file = Path(directory, name)
+            if select(file.relative_to(root).as_posix()) and file.is_file():
+                yield str(file), file.read_bytes()
+
+
+def _tar_files(path: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+    # Stream mode ("r|*"): members are read in archive order, never all at once.
+    with tarfile.open(path, mode="r|*") as tar:
+        for member in tar:
+            if member.isfile() and select(member.name):
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    yield f"{path}:{member.name}", handle.read()
+
+
+def _zip_files(path: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.is_dir() and select(info.filename):
+                yield f"{path}:{info.filename}", archive.read(info)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML that keeps timestamps as the strings the API sent (as JSON does)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _documents(name: str, data: bytes) -> Iterator[Any]:
+    """The parsed documents of one file; SnapshotFormatError says where it broke."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SnapshotFormatError(name, "not UTF-8 text", line) from exc
+    if name.lower().endswith(".json"):
+        if not text.strip():
+            return  # an empty answer (must-gather keeps failed requests' output)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problem = f"invalid JSON: {exc.msg}"
+            raise SnapshotFormatError(name, problem, exc.lineno, exc.colno) from exc
+        yield doc
+        return
+    try:
+        # Lazily: a multi-document file yields its documents one by one.
+        yield from yaml.load_all(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        row = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        raise SnapshotFormatError(name, f"invalid YAML: {problem}", row, column) from exc
+
+
+def _objects(doc: Any) -> Iterator[Obj]:
+    """The Kubernetes objects of one document: itself, or a List's items."""
+    if not isinstance(doc, dict):
+        return
+    kind, api_version = doc.get("kind"), doc.get("apiVersion")
+    items, meta = doc.get("items"), doc.get("metadata")
+    if (
+        isinstance(kind, str)
+        and kind.endswith("List")
+        and isinstance(items, list)
+        and not (isinstance(meta, dict) and meta.get("name"))
+    ):
+        # A typed list (PodList, as the API answers) leaves its items' kind out.
+        item_kind = kind.removesuffix("List")
+        for item in items:
+            if isinstance(item, dict):
+                if item_kind and api_version:
+                    item.setdefault("kind", item_kind)
+                    item.setdefault("apiVersion", api_version)
+                yield from _objects(item)
+    elif isinstance(kind, str) and isinstance(api_version, str) and isinstance(meta, dict):
+        yield doc
+    # Anything else (a must-gather's other JSON, a kubeconfig) is not an object: skipped.
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+@cache
+def _builtin() -> dict[tuple[str, str], KindSpec]:
+    return {(spec.group, spec.kind): spec for spec in builtin_kinds()}
+
+
+@cache
+def _builtin_groups() -> frozenset[str]:
+    return frozenset(get_domain("k8s").closed_groups) | _MORE_BUILTIN_GROUPS
+
+
+def _group_version(obj: Mapping[str, Any]) -> tuple[str, str]:
+    group, _, version = str(obj.get("apiVersion") or "").rpartition("/")
+    return group, version
+
+
+def _redact(obj: Obj) -> Obj:
+    """What korrel8 may keep of an object: a Secret's or ConfigMap's metadata only, and no
+    object's last-applied-configuration (it copies the whole object, data included)."""
+    spec = _builtin().get((_group_version(obj)[0], str(obj.get("kind"))))
+    meta = {k: v for k, v in obj["metadata"].items() if k != "annotations"}
+    annotations = obj["metadata"].get("annotations")
+    if spec is not None and spec.metadata_only:
+        return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta}
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        return {**obj, "metadata": meta}
+    return obj
+
+
+def _events_v1(obj: Obj) -> Obj:
+    """A core v1 Event as ``events.k8s.io/v1`` shows it (the API server's own mapping)."""
+    fields = {
+        "regarding": obj.get("involvedObject"),
+        "related": obj.get("related"),
+        "note": obj.get("message"),
+        "reason": obj.get("reason"),
+        "type": obj.get("type"),
+        "action": obj.get("action"),
+        "eventTime": obj.get("eventTime"),
+        "series": obj.get("series"),
+        "reportingController": obj.get("reportingComponent"),
+        "reportingInstance": obj.get("reportingInstance"),
+        "deprecatedSource": obj.get("source"),
+        "deprecatedFirstTimestamp": obj.get("firstTimestamp"),
+        "deprecatedLastTimestamp": obj.get("lastTimestamp"),
+        "deprecatedCount": obj.get("count"),
+    }
+    converted = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": obj["metadata"]}
+    return converted | {k: v for k, v in fields.items() if v is not None}
+
+
+class _Kinds:
+    """Matches objects to KindSpecs; custom ones are made once per kind and scope."""
+
+    def __init__(self) -> None:
+        self.custom: dict[tuple[str, str, str, bool], KindSpec] = {}
+        self.skipped: dict[str, int] = {}
+
+    def match(self, obj: Obj) -> tuple[KindSpec, Obj] | None:
+        """The object's spec and the object as to_row wants it; None: not ingested."""
+        group, version = _group_version(obj)
+        kind = str(obj.get("kind"))
+        if (group, kind) == ("", "Event"):
+            group, obj = "events.k8s.io", _events_v1(obj)
+        spec = _builtin().get((group, kind))
+        if spec is not None:
+            return spec, obj
+        if not group or group in _builtin_groups():
+            label = f"{kind}.{group}" if group else kind
+            self.skipped[label] = self.skipped.get(label, 0) + 1
+            return None
+        namespaced = bool(obj["metadata"].get("namespace"))
+        key = (group, version, kind, namespaced)
+        if key not in self.custom:
+            self.custom[key] = KindSpec(
+                kind=kind, group=group, version=version, plural=_plural(kind),
+                namespaced=namespaced, custom=True,
+            )  # fmt: skip
+        return self.custom[key], obj
+
+
+def _plural(kind: str) -> str:
+    # Only a guess (kubectl's): a KindSpec needs one, no row uses it.
+    word = kind.lower()
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+# --------------------------------------------------------------------------- public reads
+
+
+def _raise(error: SnapshotFormatError) -> None:
+    raise error
+
+
+def _scan(
+    path: Path, on_error: OnError | None, alerts_out: list[tuple[str, list[alerts.Alert]]] | None
+) -> Iterator[tuple[str, Obj]]:
+    """One pass: the objects, and each alerts file's alerts into ``alerts_out`` if given."""
+    for name, data in _files(path, on_error):
+        try:
+            if _is_alerts(name):
+                if alerts_out is not None:
+                    alerts_out.append((name, _alerts(name, data)))
+                continue
+            for doc in _documents(name, data):
+                for obj in _objects(doc):
+                    yield name, _redact(obj)
+        except SnapshotFormatError as error:
+            (on_error or _raise)(error)
+
+
+def iter_objects(path: Path | str, on_error: OnError | None = None) -> Iterator[tuple[str, Obj]]:
+    """(source file, object) for every Kubernetes object of the snapshot, with Secrets and
+    ConfigMaps cut to their metadata. A file that cannot be parsed raises
+    SnapshotFormatError, or, given ``on_error``, is passed to it and the rest is read (the
+    objects before the error in a multi-document file are yielded)."""
+    return _scan(Path(path), on_error, None)
+
+
+def iter_alerts(
+    path: Path | str, on_error: OnError | None = None
+) -> Iterator[tuple[str, alerts.Alert]]:
+    """(source file, alert) for every alert of the snapshot's ``alerts.json`` files
+    (Alertmanager's ``/api/v2/alerts`` answer); errors as in iter_objects."""
+    for name, data in _files(Path(path), on_error, select=_is_alerts):
+        try:
+            for alert in _alerts(name, data):
+                yield name, alert
+        except SnapshotFormatError as error:
+            (on_error or _raise)(error)
+
+
+def _alerts(name: str, data: bytes) -> list[alerts.Alert]:
+    body: Any = next(_documents(name, data), [])
+    if not isinstance(body, list):
+        raise SnapshotFormatError(
+            name, "not Alertmanager's /api/v2/alerts output (a JSON list of alerts)"
+        )
+    found = []
+    for i, item in enumerate(body):
+        try:
+            am = alerts.AmAlert.model_validate(item)
+        except ValidationError as exc:
+            raise SnapshotFormatError(name, f"alert #{i + 1}: {exc}") from exc
+        # The states of ingest/alerts.list_alertmanager_alerts: silenced wins.
+        state = "firing"
+        if am.status.silenced_by:
+            state = "silenced"
+        elif am.status.inhibited_by:
+            state = "inhibited"
+        found.append(
+            alerts.Alert(
+                labels=am.labels,
+                state=state,
+                starts_at=am.starts_at,
+                annotations=am.annotations,
+                generator_url=am.generator_url or None,
+                expr=_expr(am.generator_url),
+                silenced_by=tuple(sorted(am.status.silenced_by)),
+                inhibited_by=tuple(sorted(am.status.inhibited_by)),
+                receivers=tuple(sorted(r.name for r in am.receivers)),
+            )
+        )
+    return found
+
+
+def _expr(generator_url: str | None) -> str | None:
+    # As ingest/alerts does: Prometheus' generator URL carries the expression as g0.expr.
+    values = parse_qs(urlsplit(generator_url).query).get("g0.expr") if generator_url else None
+    return values[0] if values else None
+
+
+def cluster_name(path: Path | str, cluster: str | None = None) -> str:
+    """``cluster``, else the snapshot's kube-system Namespace UID, else its file name."""
+    if cluster:
+        return cluster
+    path = Path(path)
+
+    def mentions_kube_system(name: str) -> bool:
+        return _wanted(name) and not _is_alerts(name)
+
+    for name, data in _files(path, on_error=lambda error: None, select=mentions_kube_system):
+        if b"kube-system" not in data:
+            continue  # most files: not parsed at all
+        try:
+            for doc in _documents(name, data):
+                for obj in _objects(doc):
+                    meta = obj["metadata"]
+                    if (obj.get("kind"), obj.get("apiVersion"), meta.get("name")) == (
+                        "Namespace", "v1", "kube-system",
+                    ) and meta.get("uid"):  # fmt: skip
+                        return str(meta["uid"])
+        except SnapshotFormatError:
+            continue  # reported by the load itself
+    suffix = _archive_suffix(path)
+    name = path.resolve().name
+    return name[: -len(suffix)] if suffix else name
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def ingest(
+    store: Store,
+    path: Path | str,
+    cluster: str | None = None,
+    *,
+    progress: Progress | None = None,
+    sweep: bool = True,
+) -> Summary:
+    """Load a snapshot into the graph (see the module docstring); errors are in the
+    summary, and any error means no sweep. Raises SnapshotError if ``path`` is not a
+    snapshot at all."""
+    started = time.monotonic()
+    path = Path(path)
+    say = progress or (lambda message: None)
+    name = cluster_name(path, cluster)
+    summary = Summary(SUMMARY_SOURCE, name)
+    say(f"loading {path} as cluster {name}")
+
+    errors: list[SnapshotFormatError] = []
+
+    def on_error(error: SnapshotFormatError) -> None:
+        errors.append(error)
+        summary.errors.append(str(error))
+        say(f"error: {error}")
+
+    kinds = _Kinds()
+    classes: set[str] = set()
+    found: list[tuple[str, list[alerts.Alert]]] = []
+    rows = _rows(_scan(path, on_error, found), name, kinds, summary, classes, on_error, say)
+    if sweep:
+        with store.listing(SOURCE, name, classes=[]) as listing:
+            listing.upsert(rows)
+            # Known only now: the sweep covers the classes the snapshot holds, no others.
+            listing.classes = sorted(classes)
+            if errors:
+                listing.mark_partial(f"{len(errors)} errors in {path}")
+        summary.deleted = listing.deleted
+    else:
+        store.upsert_nodes(rows)
+    for label, count in sorted(kinds.skipped.items()):
+        log.info("%s: %d %s objects skipped: korrel8 does not list that kind", path, count, label)
+    alert_errors = [error for error in errors if _is_alerts(error.file)]
+    if found or alert_errors:  # else the alerts in the graph are none of this snapshot's
+        _write_alerts(store, found, name, summary, not alert_errors, say)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _rows(
+    objects: Iterator[tuple[str, Obj]],
+    cluster: str,
+    kinds: _Kinds,
+    summary: Summary,
+    classes: set[str],
+    on_error: OnError,
+    say: Progress,
+) -> Iterator[NodeRow]:
+    seen: set[str] = set()  # must-gather holds running pods twice
+    files, last = 0, ""
+    for source_file, raw in objects:
+        if source_file != last:
+            files, last = files + 1, source_file
+            if files % PROGRESS_EVERY == 0:
+                say(f"{files} files, {len(seen)} objects")
+        matched = kinds.match(raw)
+        if matched is None:
+            continue
+        spec, obj = matched
+        meta = obj["metadata"]
+        what = f"{spec.class_name} {meta.get('namespace') or ''}/{meta.get('name') or ''}"
+        if not meta.get("name"):
+            on_error(SnapshotFormatError(source_file, f"{what}: no metadata.name"))
+            continue
+        try:
+            row = to_row(obj, spec, cluster)
+        except (ValueError, ParseError) as exc:  # an object korrel8 cannot represent
+            on_error(SnapshotFormatError(source_file, f"{what}: cannot be stored: {exc}"))
+            continue
+        if row.ref in seen:
+            continue
+        seen.add(row.ref)
+        classes.add(row.class_name)
+        summary.objects[row.class_name] += 1
+        yield row
+    say(f"{files} files, {len(seen)} objects")
+
+
+def _write_alerts(
+    store: Store,
+    found: list[tuple[str, list[alerts.Alert]]],
+    cluster: str,
+    summary: Summary,
+    complete: bool,
+    say: Progress,
+) -> None:
+    """Write the snapshot's alerts; if every alerts file was read, resolve the alerts of
+    this cluster it no longer holds, as the live ingester does after a complete view."""
+    rows = {
+        row.ref: row
+        for row in (alerts.to_row(alert, cluster) for _, batch in found for alert in batch)
+    }
+    now = utcnow()
+    written = store.upsert_nodes(rows.values(), now=now)
+    resolved = 0
+    if complete:
+        gone = alerts.resolved_rows(alerts.open_alerts(store, cluster), set(rows), now)
+        resolved = store.upsert_nodes(gone, now=now)
+    summary.objects[str(alerts.CLASS)] += written + resolved
+    say(f"alerts: {written} current, {resolved} newly resolved")
