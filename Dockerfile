@@ -16,10 +16,10 @@ COPY ingest/ ingest/
 COPY cypher/ cypher/
 
 # The exact versions CI tests (constraints.txt). The package does not hold every file korrel8
-# reads yet (cypher/ lies outside its packages; ingest/k8s_kinds.yaml is not package data),
-# so the source trees are copied over the installed packages, where korrel8 looks for those
-# files; -n never replaces an installed file. The smoke test fails the build if one is
-# missing.
+# reads (cypher/ lies outside its packages, beside them is where korrel8 looks for it), so the
+# source trees are copied over the installed packages: that adds cypher/ and any data file
+# pyproject.toml leaves out; -n never replaces an installed file. The smoke test fails the
+# build if a file is still missing.
 RUN pip install -c constraints.txt . \
  && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && cp -rn korrel8 ingest cypher "$site/" \

@@ -6,10 +6,10 @@ korrel8 cannot reach.
     summary = ingest(store, path)                      # both, into the graph
 
 What a snapshot is: a directory, a single file, or an archive (``.tar``, ``.tar.gz``,
-``.tgz``, ``.zip``) of ``.yaml``, ``.yml`` and ``.json`` files, as ``kubectl get -o yaml``
-or ``-o json`` prints them: single objects, ``List`` (and typed ``PodList``...) objects,
-multi-document YAML. Files named ``alerts.json`` hold Alertmanager's ``/api/v2/alerts``
-answer instead. Other files are ignored.
+``.tgz``, ``.tar.xz``, ``.tar.bz2``, ``.zip``) of ``.yaml``, ``.yml`` and ``.json`` files,
+as ``kubectl get -o yaml`` or ``-o json`` prints them: single objects, ``List`` (and typed
+``PodList``...) objects, multi-document YAML. Files named ``alerts.json`` hold
+Alertmanager's ``/api/v2/alerts`` answer instead. Other files are ignored.
 
 OpenShift must-gather archives fit that rule. ``oc adm must-gather`` writes, under
 ``must-gather.local.<random>/<image-dir>/``, what ``oc adm inspect`` writes (openshift/oc,
@@ -25,8 +25,8 @@ names in resource.go, namespace.go and pod.go):
 
 The container directories under ``pods/<pod>/`` are skipped (their ``.json`` files are not
 objects); an object found twice (a pod in ``core/pods.yaml`` and ``pods/<pod>/``) counts
-once. Secrets in a must-gather are already elided ("N bytes long"); korrel8 drops their data
-anyway.
+once. Secrets in a must-gather are already elided ("N bytes long", secret.go); korrel8 drops
+their data anyway.
 
 How objects become nodes: exactly as the live ingester does (``ingest.k8s_rows.to_row``),
 each matched by its API group and kind to the built-in kinds of ``k8s_kinds.yaml``; core
@@ -47,17 +47,19 @@ namespaces only.
 
 The cluster: ``cluster`` if given, else the UID of the snapshot's kube-system Namespace
 (the live ingester's rule, so that both name the cluster alike), else the snapshot's file
-name without its archive suffix. Alerts carrying a ``cluster`` label keep it.
+name without its archive suffix. Alerts carrying a ``cluster`` label keep it. The
+alerts files are the complete view of the cluster's alerts, as Alertmanager's answer is to
+the live ingester: after a load without errors, the open alerts they lack are resolved.
 
 Memory: one file at a time (a List file is parsed whole), plus the refs seen so far and the
 alerts. Naming the cluster from kube-system reads the snapshot twice (the first pass parses
-only the files that mention kube-system).
+only the files that mention kube-system). Time: parsing YAML (PyYAML with libyaml) dominates;
+``-o json`` snapshots load several times faster.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tarfile
 import time
@@ -80,9 +82,7 @@ from korrel8.model import get_domain
 from korrel8.rows import NodeRow
 from korrel8.store import Store, utcnow
 
-__all__ = ["cluster_name", "ingest", "iter_alerts", "iter_objects"]
-
-log = logging.getLogger(__name__)
+__all__ = ["check", "cluster_name", "ingest", "iter_alerts", "iter_objects"]
 
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
@@ -91,7 +91,7 @@ OnError = Callable[[SnapshotFormatError], None]
 SUMMARY_SOURCE = "snapshot"
 ALERTS_FILE = "alerts.json"
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar", ".zip")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PROGRESS_EVERY = 200  # files
 
@@ -143,11 +143,23 @@ def _is_alerts(name: str) -> bool:
     return PurePosixPath(name).name.lower() == ALERTS_FILE
 
 
+def check(path: Path) -> None:
+    """Raise SnapshotError unless ``path`` is something a snapshot can be."""
+    if path.is_dir() or (path.is_file() and (_archive_suffix(path) or _wanted(path.name))):
+        return
+    what = "no such file or directory" if not path.exists() else "not a snapshot"
+    raise SnapshotError(
+        f"{path}: {what}; a snapshot is a directory, a .yaml, .yml or .json file, "
+        f"or an archive ({', '.join(ARCHIVE_SUFFIXES)})"
+    )
+
+
 def _files(
     path: Path, on_error: OnError | None, select: Callable[[str], bool] = _wanted
 ) -> Iterator[tuple[str, bytes]]:
     """(name, content) of each selected file, one at a time, in a stable order. The name
     is the file's path, or ``ARCHIVE:MEMBER`` inside an archive."""
+    check(path)
     if path.is_dir():
         yield from _dir_files(path, select)
     elif path.is_file() and _archive_suffix(path):
@@ -162,14 +174,8 @@ def _files(
             if on_error is None:
                 raise error from exc
             on_error(error)
-    elif path.is_file():
-        if select(path.name):
-            yield str(path), path.read_bytes()
-    else:
-        raise SnapshotError(
-            f"{path}: no such file or directory; a snapshot is a directory, a YAML or JSON "
-            f"file, or an archive ({', '.join(ARCHIVE_SUFFIXES)})"
-        )
+    elif select(path.name):
+        yield str(path), path.read_bytes()
 
 
 def _dir_files(root: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
@@ -486,6 +492,7 @@ def ingest(
     snapshot at all."""
     started = time.monotonic()
     path = Path(path)
+    check(path)
     say = progress or (lambda message: None)
     name = cluster_name(path, cluster)
     summary = Summary(SUMMARY_SOURCE, name)
@@ -512,11 +519,19 @@ def ingest(
         summary.deleted = listing.deleted
     else:
         store.upsert_nodes(rows)
-    for label, count in sorted(kinds.skipped.items()):
-        log.info("%s: %d %s objects skipped: korrel8 does not list that kind", path, count, label)
-    alert_errors = [error for error in errors if _is_alerts(error.file)]
-    if found or alert_errors:  # else the alerts in the graph are none of this snapshot's
-        _write_alerts(store, found, name, summary, not alert_errors, say)
+    if not classes and not found and not errors:
+        # Loading nothing is never what was meant: a wrong path, or the wrong files.
+        summary.errors.append(
+            f"{path}: nothing to load: no object of a kind korrel8 lists, and no alerts.json; "
+            "expected `kubectl get -o yaml` or `-o json` output, or a must-gather"
+        )
+        say(f"error: {summary.errors[-1]}")
+    if kinds.skipped:
+        counts = ", ".join(f"{label} {n}" for label, n in sorted(kinds.skipped.items()))
+        say(f"skipped, kinds korrel8 does not list: {counts}")
+    if found:  # else the alerts in the graph are none of this snapshot's business
+        # Any error may have hidden an alerts file: then resolve nothing.
+        _write_alerts(store, found, name, summary, complete=not errors, say=say)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -565,6 +580,7 @@ def _write_alerts(
     found: list[tuple[str, list[alerts.Alert]]],
     cluster: str,
     summary: Summary,
+    *,
     complete: bool,
     say: Progress,
 ) -> None:

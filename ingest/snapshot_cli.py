@@ -86,9 +86,10 @@ def print_summary(summary: Summary) -> None:
     console.print(table)
     if summary.errors:
         err.print(
-            f"[bold red]{len(summary.errors)} errors[/]: the rest was loaded and nothing was "
-            "swept; fix or remove those files and load again to sweep",
+            f"[bold red]{len(summary.errors)} errors[/] (above): nothing was swept; "
+            "fix or remove the files named and load again to sweep",
             highlight=False,
+            soft_wrap=True,
         )
 
 

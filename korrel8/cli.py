@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ingest.cli import ingest_app
+from ingest.k8s_cli import k8s as ingest_k8s
+from ingest.snapshot_cli import register as register_snapshot
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
@@ -26,6 +28,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
+ingest_app.command("k8s")(ingest_k8s)
+register_snapshot(ingest_app)
 app.add_typer(ingest_app, name="ingest")
 register_queries(app)
 

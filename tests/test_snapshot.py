@@ -407,6 +407,9 @@ def test_every_format_reads_and_secrets_lose_their_data_at_once(tmp_path: Path) 
     assert len(seen) == 1 and "unreadable archive" in str(seen[0])
     with pytest.raises(SnapshotError, match="no such file or directory"):
         list(iter_objects(tmp_path / "missing"))
+    (tmp_path / "cluster.rar").write_bytes(b"Rar!")
+    with pytest.raises(SnapshotError, match=r"cluster\.rar: not a snapshot; .* \.tgz"):
+        list(iter_objects(tmp_path / "cluster.rar"))
 
     alerts_file = tmp_path / "am" / "alerts.json"
     alerts_file.parent.mkdir()
@@ -466,3 +469,7 @@ def test_the_cli_loads_a_snapshot_and_can_leave_the_sweep_out(
     assert result.exit_code == 1
     assert f"{snapshot / 'bad.yaml'}:2:1: invalid YAML" in result.stderr
     assert stale in live(store, "lab")  # a partial load sweeps nothing
+
+    (tmp_path / "empty").mkdir()  # a wrong path loads nothing, and says so
+    result = CliRunner().invoke(app, ["snapshot", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "nothing to load" in result.stderr
