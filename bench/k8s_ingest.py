@@ -38,9 +38,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.cluster_gen import apply, cluster
-from bench.neo4j import clear
-from korrel8 import localdb
-from korrel8.config import KubernetesSettings, LocalNeo4jSettings, Settings
+from bench.neo4j import bench_settings, clear
+from korrel8.config import KubernetesSettings, Settings
 from korrel8.store import Store
 
 console = Console()
@@ -154,38 +153,12 @@ def main() -> None:
         return
     with bench_kube() as kubeconfig:
         created, fill_seconds = fill(kubeconfig, args.pods, args.seed, args.workers)
-        with bench_neo4j() as settings:
+        with bench_settings() as settings:
             with Store.connect(settings) as store:
                 clear(store)
                 store.apply_schema()
             figures = measure(kubeconfig, settings, args.page_size)
         report(args.pods, created, fill_seconds, figures)
-
-
-@contextmanager
-def bench_neo4j() -> Iterator[Settings]:
-    """Settings for BENCH_NEO4J_URI, or for a throw-away local Neo4j for the run."""
-    uri = os.environ.get("BENCH_NEO4J_URI")
-    if uri:
-        yield Settings(
-            neo4j_uri=uri, neo4j_password=SecretStr(os.environ.get("BENCH_NEO4J_PASSWORD", ""))
-        )
-        return
-    from tests.servers.common import free_port  # not in the measured child's imports
-
-    with tempfile.TemporaryDirectory(prefix="korrel8-bench-") as tmp:
-        local = LocalNeo4jSettings(
-            data_dir=Path(tmp), bolt_port=free_port(), http_port=free_port(), heap="2g",
-            pagecache="1g",
-        )  # fmt: skip
-        console.print(f"Starting a throw-away local Neo4j in {tmp}...")
-        localdb.start(local)
-        creds = localdb.credentials(local)
-        assert creds is not None
-        try:
-            yield Settings(neo4j_uri=creds.uri, neo4j_password=SecretStr(creds.password))
-        finally:
-            localdb.stop(local)
 
 
 if __name__ == "__main__":

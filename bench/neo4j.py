@@ -27,13 +27,12 @@ def clear(store: Store) -> None:
 
 
 @contextmanager
-def bench_store(batch_size: int = 5000, heap: str = "2g") -> Iterator[Store]:
+def bench_settings(batch_size: int = 5000, heap: str = "2g") -> Iterator[Settings]:
+    """Settings for BENCH_NEO4J_URI, or for a throw-away local Neo4j for the run."""
     uri = os.environ.get("BENCH_NEO4J_URI")
     if uri:
         password = SecretStr(os.environ.get("BENCH_NEO4J_PASSWORD", ""))
-        settings = Settings(neo4j_uri=uri, neo4j_password=password, batch_size=batch_size)
-        with Store.connect(settings) as store:
-            yield store
+        yield Settings(neo4j_uri=uri, neo4j_password=password, batch_size=batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="korrel8-bench-") as tmp:
         local = LocalNeo4jSettings(
@@ -45,10 +44,14 @@ def bench_store(batch_size: int = 5000, heap: str = "2g") -> Iterator[Store]:
         creds = localdb.credentials(local)
         assert creds is not None
         try:
-            settings = Settings(
+            yield Settings(
                 neo4j_uri=creds.uri, neo4j_password=SecretStr(creds.password), batch_size=batch_size
             )
-            with Store.connect(settings) as store:
-                yield store
         finally:
             localdb.stop(local)
+
+
+@contextmanager
+def bench_store(batch_size: int = 5000, heap: str = "2g") -> Iterator[Store]:
+    with bench_settings(batch_size, heap) as settings, Store.connect(settings) as store:
+        yield store

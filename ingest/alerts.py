@@ -213,26 +213,29 @@ def list_alertmanager_alerts(source: HttpSource) -> list[Alert]:
         )
     alerts = []
     for item in answer.alerts:
-        if item.status.silenced_by:
-            state = "silenced"
-        elif item.status.inhibited_by:
-            state = "inhibited"
-        else:
-            state = "firing"  # active, or unprocessed: received and not muted yet
-        alerts.append(
-            Alert(
-                labels=item.labels,
-                state=state,
-                starts_at=item.starts_at,
-                annotations=item.annotations,
-                generator_url=item.generator_url or None,
-                expr=_expr_from_generator_url(item.generator_url),
-                silenced_by=tuple(sorted(item.status.silenced_by)),
-                inhibited_by=tuple(sorted(item.status.inhibited_by)),
-                receivers=tuple(sorted(r.name for r in item.receivers)),
-            )
-        )
+        alerts.append(from_alertmanager(item))
     return alerts
+
+
+def from_alertmanager(item: AmAlert) -> Alert:
+    """One alert of Alertmanager's /api/v2/alerts answer (live, or saved in a snapshot)."""
+    if item.status.silenced_by:
+        state = "silenced"
+    elif item.status.inhibited_by:
+        state = "inhibited"
+    else:
+        state = "firing"  # active, or unprocessed: received and not muted yet
+    return Alert(
+        labels=item.labels,
+        state=state,
+        starts_at=item.starts_at,
+        annotations=item.annotations,
+        generator_url=item.generator_url or None,
+        expr=_expr_from_generator_url(item.generator_url),
+        silenced_by=tuple(sorted(item.status.silenced_by)),
+        inhibited_by=tuple(sorted(item.status.inhibited_by)),
+        receivers=tuple(sorted(r.name for r in item.receivers)),
+    )
 
 
 def external_labels(source: HttpSource) -> dict[str, str]:

@@ -68,7 +68,6 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -421,32 +420,8 @@ def _alerts(name: str, data: bytes) -> list[alerts.Alert]:
             am = alerts.AmAlert.model_validate(item)
         except ValidationError as exc:
             raise SnapshotFormatError(name, f"alert #{i + 1}: {exc}") from exc
-        # The states of ingest/alerts.list_alertmanager_alerts: silenced wins.
-        state = "firing"
-        if am.status.silenced_by:
-            state = "silenced"
-        elif am.status.inhibited_by:
-            state = "inhibited"
-        found.append(
-            alerts.Alert(
-                labels=am.labels,
-                state=state,
-                starts_at=am.starts_at,
-                annotations=am.annotations,
-                generator_url=am.generator_url or None,
-                expr=_expr(am.generator_url),
-                silenced_by=tuple(sorted(am.status.silenced_by)),
-                inhibited_by=tuple(sorted(am.status.inhibited_by)),
-                receivers=tuple(sorted(r.name for r in am.receivers)),
-            )
-        )
+        found.append(alerts.from_alertmanager(am))
     return found
-
-
-def _expr(generator_url: str | None) -> str | None:
-    # As ingest/alerts does: Prometheus' generator URL carries the expression as g0.expr.
-    values = parse_qs(urlsplit(generator_url).query).get("g0.expr") if generator_url else None
-    return values[0] if values else None
 
 
 def cluster_name(path: Path | str, cluster: str | None = None) -> str:
