@@ -100,7 +100,7 @@ class PurgeCounts:
 class Store:
     """A connection to korrel8's graph. Thread-safe: each call uses its own session."""
 
-    def __init__(self, driver: Driver, database: str = "neo4j", batch_size: int = 5000) -> None:
+    def __init__(self, driver: Driver, database: str = "neo4j", batch_size: int = 10_000) -> None:
         self.driver = driver
         self.database = database
         self.batch_size = batch_size
