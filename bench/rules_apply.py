@@ -56,8 +56,9 @@ def load(store: Store, pods: int, seed: int) -> Counter[str]:
             yield row
 
     store.upsert_nodes(counted())
-    streams = list(logs.pod_streams(logs.pods(store), "lokistack"))
-    counts["log streams"] = store.upsert_nodes(logs.to_rows(streams, "lokistack", "derived"))
+    convention = logs.querygen_convention("lokistack")
+    streams = list(logs.pod_streams(logs.pods(store), convention))
+    counts["log streams"] = store.upsert_nodes(logs.to_rows(streams, convention, "lokistack"))
     return counts
 
 
