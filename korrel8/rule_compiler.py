@@ -90,13 +90,20 @@ def compile_rule(rule: Rule) -> Compiled:
             f"  WHERE {g_filter} AND goal <> start\n    AND {cond}\n{merge}"
         )
 
-    full = from_starts("")
+    def from_goals(anchor: str) -> str:
+        return (
+            f"MATCH (goal:Object:{g_label})\nWHERE {anchor}{g_filter}\nCALL (goal) {{\n"
+            f"  MATCH (start:Object:{s_label})\n"
+            f"  WHERE {s_filter} AND start <> goal\n    AND {cond}\n{merge}"
+        )
+
+    # A full run walks the narrower side: from a few classes of goals rather than from a
+    # whole domain of starts (event-object-reverse: every object, each looking for its
+    # events, against each event looking up its one object by name).
+    narrow_goals = isinstance(starts, Domain) and not isinstance(goals, Domain)
+    full = from_goals("") if narrow_goals else from_starts("")
     incremental_starts = from_starts("start.changed_at >= $since AND ")
-    incremental_goals = (
-        f"MATCH (goal:Object:{g_label})\nWHERE goal.changed_at >= $since AND {g_filter}\n"
-        f"CALL (goal) {{\n  MATCH (start:Object:{s_label})\n"
-        f"  WHERE {s_filter} AND start <> goal\n    AND {cond}\n{merge}"
-    )
+    incremental_goals = from_goals("goal.changed_at >= $since AND ")
     stale = "r.valid_to IS NULL AND r.last_seen < $now"
     close_full = (
         f"MATCH (:Object:{s_label})-[r:{verb} {{rule: $rule}}]->()\nWHERE {stale}\n"
