@@ -97,11 +97,10 @@ def compile_rule(rule: Rule) -> Compiled:
             f"  WHERE {s_filter} AND start <> goal\n    AND {cond}\n{merge}"
         )
 
-    # A full run walks the narrower side: from a few classes of goals rather than from a
-    # whole domain of starts (event-object-reverse: every object, each looking for its
-    # events, against each event looking up its one object by name).
+    # A full run walks the rule's anchor side (a reverse rule: its original's), or the
+    # narrower side: a few classes of goals rather than a whole domain of starts.
     narrow_goals = isinstance(starts, Domain) and not isinstance(goals, Domain)
-    full = from_goals("") if narrow_goals else from_starts("")
+    full = from_goals("") if rule.anchor == "goal" or narrow_goals else from_starts("")
     incremental_starts = from_starts("start.changed_at >= $since AND ")
     incremental_goals = from_goals("goal.changed_at >= $since AND ")
     stale = "r.valid_to IS NULL AND r.last_seen < $now"

@@ -11,6 +11,7 @@ A rule file (``cypher/rules/*.yaml``, or a user's directory) holds ``rules:``, a
       join: {k8s.node.name: name}      # start.K = goal.V (equality of scalars)
       where: goal.name IN start.claim_names   # any Cypher boolean over start and goal
       reverse: MOUNTED_BY              # also make the rule goal -> start (name: pod-pvc-reverse)
+      anchor: start                    # the side a full run walks (default start)
       enabled: true                    # false: off until enabled in the settings
       test:                            # the example every rule must have (tests/test_rules.py)
         start: {namespace: shop, name: web-1, claim_names: [data]}
@@ -27,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -73,6 +74,9 @@ class Rule(BaseModel):
     where: str | None = None
     reverse: str | None = None
     enabled: bool = True
+    # Which side a full run walks; the other is looked up per node, through its indexes.
+    # A reverse rule walks the side its original walked, where the condition is cheap.
+    anchor: Literal["start", "goal"] = "start"
     test: Example | None = None
     # Where the rule was read from, for messages: "file:line".
     origin: str = ""
@@ -137,6 +141,7 @@ class Rule(BaseModel):
             join={v: k for k, v in self.join.items()},
             where=where,
             enabled=self.enabled,
+            anchor="goal" if self.anchor == "start" else "start",
             test=test,
             origin=self.origin,
         )
