@@ -7,6 +7,8 @@ CREATE INDEX object_class IF NOT EXISTS FOR (n:Object) ON (n.class);
 // Rules and lookups join on namespace and name.
 CREATE INDEX object_namespace_name IF NOT EXISTS FOR (n:Object) ON (n.namespace, n.name);
 CREATE INDEX object_name IF NOT EXISTS FOR (n:Object) ON (n.name);
+// Pods' signals (logs, metrics, traces, alerts) join on the canonical pod name.
+CREATE INDEX object_k8s_pod_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.pod.name`);
 // The purge finds old deletions; incremental rule runs find recent changes.
 CREATE INDEX object_deleted_at IF NOT EXISTS FOR (n:Object) ON (n.deleted_at);
 CREATE INDEX object_changed_at IF NOT EXISTS FOR (n:Object) ON (n.changed_at);
