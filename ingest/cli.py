@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ingest import alerts, logs, metrics, traces
@@ -48,7 +49,14 @@ def _progress(message: str) -> None:
 
 
 def print_summary(summary: Summary) -> None:
-    table = Table(title=f"{summary.source} ({summary.cluster}), {summary.seconds:.1f}s")
+    print_table(summary, f"{summary.source} ({summary.cluster}), {summary.seconds:.1f}s")
+    for error in summary.errors:
+        err.print(f"[bold red]error:[/] {escape(error)}", highlight=False)
+
+
+def print_table(summary: Summary, title: str) -> None:
+    """Nodes written per class, and what a complete listing swept."""
+    table = Table(title=title)
     table.add_column("class")
     table.add_column("nodes written", justify="right")
     for cls, count in sorted(summary.objects.items()):
@@ -56,8 +64,6 @@ def print_summary(summary: Summary) -> None:
     if summary.deleted:
         table.add_row("swept (deleted_at set)", str(summary.deleted))
     console.print(table)
-    for error in summary.errors:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
 
 
 def _loop(run: Run, interval: Callable[[Settings], float], once: bool) -> None:

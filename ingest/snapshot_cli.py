@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from ingest.cli import print_table
 from ingest.snapshot import ingest
 from ingest.summary import Summary
 from korrel8 import labels
@@ -76,14 +76,7 @@ def _say(message: str) -> None:
 
 
 def print_summary(summary: Summary) -> None:
-    table = Table(title=f"snapshot (cluster {summary.cluster}), {summary.seconds:.1f}s")
-    table.add_column("class")
-    table.add_column("nodes written", justify="right")
-    for cls, count in sorted(summary.objects.items()):
-        table.add_row(cls, str(count))
-    if summary.deleted:
-        table.add_row("swept (deleted_at set)", str(summary.deleted))
-    console.print(table)
+    print_table(summary, f"snapshot (cluster {summary.cluster}), {summary.seconds:.1f}s")
     if summary.errors:
         err.print(
             f"[bold red]{len(summary.errors)} errors[/] (above): nothing was swept; "
