@@ -18,6 +18,7 @@ from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
 from korrel8.query_cli import register as register_queries
 from korrel8.rules_cli import rules_app
+from korrel8.service.cli import serve
 from korrel8.store import Store
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ ingest_app.command("k8s")(ingest_k8s)
 register_snapshot(ingest_app)
 app.add_typer(ingest_app, name="ingest")
 register_queries(app)
+app.command("serve")(serve)
 
 console = Console()
 err = Console(stderr=True)

@@ -81,6 +81,7 @@ class HttpSourceSettings(BaseModel):
 class KubernetesSettings(BaseModel):
     """The clusters korrel8 lists; see ingest/k8s.py."""
 
+    enabled: bool = True  # False: `serve` leaves Kubernetes out even where a kubeconfig exists
     kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config, or in-cluster
     contexts: list[str] = Field(default_factory=list)  # empty: the current context
     cluster_names: dict[str, str] = Field(default_factory=dict)  # context -> name
@@ -109,6 +110,18 @@ class RulesSettings(BaseModel):
     dirs: list[Path] = Field(default_factory=list)  # extra rule directories
     enable: list[str] = Field(default_factory=list)  # rules that are off by default
     disable: list[str] = Field(default_factory=list)
+
+
+class ServeSettings(BaseModel):
+    """``korrel8 serve``: where it answers /healthz and /metrics, and its housekeeping."""
+
+    host: str = "127.0.0.1"  # 0.0.0.0 in a container (the Dockerfile sets it)
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: any free port
+    # Each run starts up to this much later than its interval says (at most a tenth of
+    # the interval), so that sources configured alike do not all hit Neo4j at once.
+    jitter_seconds: float = Field(default=5.0, ge=0)
+    graph_interval_seconds: float = Field(default=60.0, gt=0)  # graph-size gauges
+    purge_interval_seconds: float = Field(default=3600.0, gt=0)  # retention purge
 
 
 class Settings(BaseSettings):
@@ -143,6 +156,7 @@ class Settings(BaseSettings):
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     # Extra label vocabulary files merged over the packaged one (korrel8/vocabulary.yaml).
     vocabularies: list[Path] = Field(default_factory=list)
 

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from kubernetes import client as k8s
 from pydantic import BaseModel, SecretStr
 
 from ingest.k8s_kinds import builtin_kinds
-from korrel8.config import CONFIG_ENV, Settings
+from korrel8.config import CONFIG_ENV, ServeSettings, Settings
+from korrel8.service.httpd import StatusServer
+from korrel8.service.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -336,3 +339,44 @@ def test_the_dockerfile_installs_the_pinned_package_and_runs_serve_unprivileged(
     # Nothing local and secret reaches the build context.
     for secret in (".env", "korrel8.yaml", ".git", ".venv"):
         assert dockerignored(secret), secret
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def test_the_probes_reach_what_korrel8_serve_answers(clean_env: pytest.MonkeyPatch) -> None:
+    """The Deployment's probes and Prometheus annotations, and the compose healthcheck,
+    name the port the ConfigMap's serve settings open and paths the service answers."""
+    configured = ServeSettings.model_validate(
+        yaml.safe_load(one("ConfigMap")["data"][Path(CONFIG_PATH).name])["serve"]
+    )
+    assert configured.host == "0.0.0.0"  # reachable from the kubelet, not only loopback
+    template = one("Deployment")["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    paths = []
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert ports[get["port"]] == configured.port, probe
+        paths.append(get["path"])
+    annotations = template["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == configured.port
+    paths.append(annotations["prometheus.io/path"])
+
+    korrel8 = compose()["services"]["korrel8"]
+    assert korrel8["environment"]["KORREL8_SERVE__HOST"] == "0.0.0.0"
+    check = " ".join(korrel8["healthcheck"]["test"])
+    found = re.search(r"http://127\.0\.0\.1:(\d+)(/\w+)", check)
+    assert found is not None
+    assert int(found.group(1)) == ServeSettings().port  # compose keeps the default port
+    paths.append(found.group(2))
+    assert ("ENV", "KORREL8_SERVE__HOST=0.0.0.0") in dockerfile()
+
+    # The real server answers each path (a fresh one reports healthy: Neo4j not yet failed).
+    server = StatusServer("127.0.0.1", 0, Telemetry())
+    server.start()
+    try:
+        for path in paths:
+            assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200, path
+    finally:
+        server.stop()

@@ -276,6 +276,21 @@ class PromStack:
     def firing(self, alertname: str) -> list[dict[str, Any]]:
         return [a for a in self.am_alerts() if a["labels"].get("alertname") == alertname]
 
+    def post_alert(self, labels: dict[str, str], starts: float, ends: float) -> None:
+        """Post one alert to Alertmanager's API, as Prometheus would (epoch seconds)."""
+        body = [
+            {
+                "labels": labels,
+                "annotations": {"summary": f"{labels.get('alertname', 'alert')} (test)"},
+                "startsAt": _iso(starts),
+                "endsAt": _iso(ends),
+                "generatorURL": f"{self.prometheus_url}/graph",
+            }
+        ]
+        url = f"{self.alertmanager_url}/api/v2/alerts"
+        response = requests.post(url, json=body, timeout=10)
+        assert response.status_code == 200, response.text
+
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
@@ -415,6 +430,25 @@ def prom(prom_stack: PromStack) -> PromStack:
         lambda: not prom_stack.query("push_time_seconds"), 30, "a scrape of the wiped Pushgateway"
     )
     return replace(prom_stack, clean_at=time.time())
+
+
+@pytest.fixture
+def fire(prom: PromStack) -> Iterator[Callable[[dict[str, str]], None]]:
+    """Post alerts to Alertmanager; resolved at teardown, so that the next test's ``prom``
+    finds no alert (a posted alert would otherwise stay active until its endsAt)."""
+    posted: list[dict[str, str]] = []
+
+    def fire_alert(labels: dict[str, str]) -> None:
+        now = time.time()
+        prom.post_alert(labels, now - 600, now + 3600)
+        posted.append(labels)
+        wanted = labels["alertname"]
+        wait_until(lambda: prom.firing(wanted), 30, f"{wanted} in Alertmanager")
+
+    yield fire_alert
+    now = time.time()
+    for labels in posted:
+        prom.post_alert(labels, now - 600, now - 1)
 
 
 # --- a Pushgateway behind TLS and basic auth -------------------------------------------

@@ -1,0 +1,160 @@
+"""The ingest jobs of ``korrel8 serve``: one per (source, cluster) that is configured.
+
+A job's ``run`` ingests once and returns the summaries of what it wrote. It never raises
+for a source that is down (the ingesters put that in the summary and keep the graph's
+data); a Korrel8Error from the store (Neo4j gone) does propagate, and counts as a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ingest import alerts, logs, metrics, traces
+from ingest.k8s import ingest_cluster
+from ingest.k8s_api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
+from ingest.k8s_watch import ClusterWatch
+from ingest.summary import Summary
+from korrel8.config import Settings
+from korrel8.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceJob:
+    """One scheduled ingest: ``source`` of ``cluster`` every ``interval`` seconds."""
+
+    source: str  # kubernetes, alertmanager, prometheus, loki, tempo
+    cluster: str  # the kubeconfig context for Kubernetes, else the configured cluster name
+    interval: float
+    run: Callable[[], list[Summary]]
+    stop: Callable[[], None] = field(default=lambda: None)  # releases watches and connections
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}/{self.cluster}"
+
+
+class KubernetesJob:
+    """One kubeconfig context: listed on the first run, then watched (the default) or
+    relisted on every run. A watch keeps itself current; later runs report what it wrote."""
+
+    def __init__(self, settings: Settings, store: Store, context: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.context = context
+        self._watch: ClusterWatch | None = None
+        self._conn: Connection | None = None
+        self._reported: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def run(self) -> list[Summary]:
+        k8s = self.settings.sources.kubernetes
+        with self._lock:
+            if self._watch is not None:
+                return [self._watched()]
+            conn = connect(k8s, self.context, Retry())
+            try:
+                result = ingest_cluster(self.store, conn, k8s)
+            except BaseException:
+                conn.close()
+                raise
+            if not k8s.watch or result.summary.errors:
+                conn.close()  # relisted next time: a failed kind must be listed again
+                return [result.summary]
+            self._conn = conn
+            self._watch = ClusterWatch(
+                self.store, conn, result.summary.cluster, result.kinds, k8s.page_size,
+                k8s.interval_seconds,
+            )  # fmt: skip
+            self._watch.start()
+            return [result.summary]
+
+    def _watched(self) -> Summary:
+        """The changes the watch wrote since the last report."""
+        assert self._watch is not None
+        self._watch.flush()
+        now = Counter(self._watch.events)
+        summary = Summary("kubernetes", self._watch.cluster, objects=now - self._reported)
+        self._reported = now
+        return summary
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._watch is not None:
+                self._watch.stop()
+                self._watch = None
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def kubernetes_available(settings: Settings) -> bool:
+    """A kubeconfig exists, or this process runs in a pod (the in-cluster configuration)."""
+    k8s = settings.sources.kubernetes
+    if not k8s.enabled:
+        return False
+    return kubeconfig_path(k8s) is not None or "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+def source_jobs(settings: Settings, store: Store) -> tuple[list[SourceJob], list[str]]:
+    """The jobs to schedule, and a line for each source left out (and why)."""
+    src = settings.sources
+    jobs: list[SourceJob] = []
+    skipped: list[str] = []
+    k8s_on = kubernetes_available(settings)
+    if k8s_on:
+        for context in contexts(src.kubernetes):
+            if context == IN_CLUSTER and "KUBERNETES_SERVICE_HOST" not in os.environ:
+                continue
+            job = KubernetesJob(settings, store, context)
+            jobs.append(
+                SourceJob("kubernetes", context, src.kubernetes.interval_seconds, job.run, job.stop)
+            )
+    else:
+        why = "disabled" if not src.kubernetes.enabled else "no kubeconfig and not in a pod"
+        skipped.append(f"kubernetes: {why}")
+    if src.alertmanager.url:
+        am, prom = src.alertmanager, src.prometheus
+        jobs.append(
+            SourceJob(
+                "alertmanager", am.cluster, am.interval_seconds,
+                lambda: [alerts.ingest(store, am, prom, progress=_debug)],
+            )
+        )  # fmt: skip
+    else:
+        skipped.append("alertmanager: no sources.alertmanager.url")
+    if src.prometheus.url:
+        prom = src.prometheus
+        jobs.append(
+            SourceJob(
+                "prometheus", prom.cluster, prom.interval_seconds,
+                lambda: [metrics.ingest(store, prom, families=metrics.DEFAULT_FAMILIES,
+                                        window=metrics.DEFAULT_WINDOW, progress=_debug)],
+            )
+        )  # fmt: skip
+    else:
+        skipped.append("prometheus: no sources.prometheus.url")
+    # Without a URL, log streams and traces are derived from the pods in the graph: worth
+    # doing only when something writes pods.
+    for name, setting, ingest_one in (
+        ("loki", src.loki, lambda: [logs.ingest(store, src.loki, progress=_debug)]),
+        ("tempo", src.tempo, lambda: [traces.ingest(store, src.tempo, progress=_debug)]),
+    ):
+        if setting.url or k8s_on:
+            jobs.append(SourceJob(name, setting.cluster, setting.interval_seconds, ingest_one))
+        else:
+            skipped.append(f"{name}: no sources.{name}.url, and no pods to derive from")
+    return jobs, skipped
+
+
+def _debug(message: str) -> None:
+    log.debug("%s", message)
+
+
+__all__ = ["KubernetesJob", "SourceJob", "kubernetes_available", "source_jobs"]

@@ -1,0 +1,208 @@
+"""The running service: APScheduler runs every ingest job on its interval (with jitter,
+never overlapping itself), refreshes the graph-size gauges and purges expired history; a
+rules thread applies the rules incrementally after each ingest that wrote something; a
+small HTTP server reports on it.
+
+The rules run in a thread of their own rather than inside the ingest jobs, so that a long
+rule run never delays an ingest: ingests that finish while the rules run are served by
+one more incremental run right after (it sees every change since the previous one).
+
+Stopping (``stop``) lets the running jobs finish their current step: an ingest finishes
+its batch, the rules stop between two rules. Every batch is its own transaction and a
+rule's state is written only after the rule completed, so nothing is left half-written:
+the next start resumes from the last completed rule run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from korrel8 import rule_runner
+from korrel8.config import Settings
+from korrel8.errors import Korrel8Error, StoreUnavailableError
+from korrel8.rules import Rule
+from korrel8.service.httpd import StatusServer
+from korrel8.service.jobs import SourceJob
+from korrel8.service.telemetry import Telemetry
+from korrel8.store import Store
+
+log = logging.getLogger("korrel8.serve")
+# APScheduler warns on every run it skips because the previous one still runs; that is
+# the intended behaviour here, counted in /metrics (korrel8_job_skipped_total) instead.
+# Its INFO lines ("Running job", "executed successfully") come every second per source.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished ingest run, for /healthz and tests: monotonic start and end."""
+
+    job: str
+    started: float
+    ended: float
+    ok: bool
+
+
+class Service:
+    def __init__(
+        self, settings: Settings, store: Store, rules: Sequence[Rule], jobs: Sequence[SourceJob]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = [r for r in rules if r.enabled]
+        self.jobs = list(jobs)
+        self.telemetry = Telemetry()
+        self.runs: deque[Run] = deque(maxlen=1000)
+        self.rule_applications = 0
+        self._stopping = threading.Event()
+        self._dirty = threading.Event()  # something was written since the rules last ran
+        self._rules_thread = threading.Thread(target=self._rules_loop, name="korrel8-rules",
+                                              daemon=True)  # fmt: skip
+        self.http: StatusServer | None = None
+        # One thread per job, plus the graph gauges and the purge: no job waits for a
+        # thread, so max_instances alone decides what is skipped.
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(len(self.jobs) + 2)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        serve = self.settings.serve
+        self.http = StatusServer(serve.host, serve.port, self.telemetry)
+        self.http.start()
+        now = datetime.now(UTC)
+        for job in self.jobs:
+            jitter = min(serve.jitter_seconds, job.interval / 10)
+            self.scheduler.add_job(
+                self._ingest, IntervalTrigger(seconds=job.interval, jitter=jitter or None),
+                args=(job,), id=job.id, name=job.id, next_run_time=now,
+            )  # fmt: skip
+        self.scheduler.add_job(
+            self._graph, IntervalTrigger(seconds=serve.graph_interval_seconds),
+            id="graph", name="graph size", next_run_time=now,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self._purge, IntervalTrigger(seconds=serve.purge_interval_seconds),
+            id="purge", name="retention purge",
+        )  # fmt: skip
+        self.scheduler.start()
+        self._rules_thread.start()
+
+    def stop(self) -> None:
+        """Finish the running steps, stop the watches and the HTTP server."""
+        self._stopping.set()
+        self.telemetry.stopping = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self._rules_thread.is_alive():
+            self._rules_thread.join()
+        for job in self.jobs:
+            try:
+                job.stop()
+            except Exception as exc:  # one job's cleanup must not keep the others running
+                log.warning("%s: stopping failed: %s", job.id, exc)
+        if self.http is not None:
+            self.http.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- jobs --------------------------------------------------------------------------
+
+    def _ingest(self, job: SourceJob) -> None:
+        if self.stopping:
+            return
+        started = time.monotonic()
+        summaries = []
+        error = None
+        try:
+            summaries = job.run()
+            self.telemetry.neo4j(True)
+        except StoreUnavailableError as exc:
+            self.telemetry.neo4j(False)
+            error = str(exc)
+        except Korrel8Error as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug must not end the job's schedule: report, go on
+            log.exception("%s: unexpected failure", job.id)
+            error = f"unexpected failure: {exc!r}"
+        ended = time.monotonic()
+        ok = error is None and not any(s.errors for s in summaries)
+        self.runs.append(Run(job.id, started, ended, ok))
+        self.telemetry.source_run(
+            job.source, job.cluster, job.interval, summaries, error, ended - started
+        )
+        if any(sum(s.objects.values()) or s.deleted for s in summaries):
+            self._dirty.set()
+
+    def _rules_loop(self) -> None:
+        while not self.stopping:
+            # A timed wait, so that a stop is noticed while nothing is written.
+            if self._dirty.wait(timeout=0.5) and not self.stopping:
+                self._dirty.clear()
+                self.apply_rules()
+
+    def apply_rules(self) -> None:
+        """Every enabled rule, incrementally; between two rules, a stop is honoured."""
+        started = time.monotonic()
+        runs = []
+        try:
+            for rule in self.rules:
+                if self.stopping:
+                    log.info("stopping: the remaining rules run at the next start")
+                    break
+                runs += rule_runner.apply(self.store, [rule])
+        except StoreUnavailableError as exc:
+            self.telemetry.neo4j(False)
+            self._dirty.set()  # not applied: try again
+            log.debug("rules not applied: %s", exc)
+            time.sleep(1.0)  # Neo4j is down: do not spin
+        except Korrel8Error as exc:
+            log.error("applying the rules failed: %s", exc)
+        except Exception:  # a bug must not end the rules thread: report, go on
+            log.exception("applying the rules failed")
+        self.rule_applications += 1
+        self.telemetry.rules_run(runs, time.monotonic() - started)
+
+    def _graph(self) -> None:
+        try:
+            self.telemetry.graph(self.store.counts())
+            self.telemetry.neo4j(True)
+        except StoreUnavailableError:
+            self.telemetry.neo4j(False)
+        except Korrel8Error as exc:
+            log.warning("graph size not measured: %s", exc)
+
+    def _purge(self) -> None:
+        try:
+            purged = self.store.purge(timedelta(hours=self.settings.retention_hours))
+            if purged.nodes or purged.edges:
+                log.info("purged %d nodes and %d edges past retention", purged.nodes,
+                         purged.edges)  # fmt: skip
+        except Korrel8Error as exc:
+            log.warning("purge failed, next try in %.0f s: %s",
+                        self.settings.serve.purge_interval_seconds, exc)  # fmt: skip
+
+    def _skipped(self, event: JobEvent) -> None:
+        self.telemetry.skipped.labels(event.job_id).inc()
+        log.debug("%s: previous run still going, this one skipped", event.job_id)
+
+
+__all__ = ["Run", "Service"]
