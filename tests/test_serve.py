@@ -191,7 +191,8 @@ def test_kubernetes_is_listed_then_watched_and_rules_follow(
     )
     service = running(settings)
     job = f"kubernetes/{ADMIN_CONTEXT}"
-    assert {j.id for j in service.jobs} == {job, "loki/default", "tempo/default"}
+    # Signal sources without a cluster of their own take the one Kubernetes cluster's name.
+    assert {j.id for j in service.jobs} == {job, "loki/c1", "tempo/c1"}
     wait_until(lambda: runs_of(service, job), 120, "the first listing")
 
     pod = {

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest import alerts, logs, metrics, traces
-from ingest.k8s import ingest_cluster
+from ingest.k8s import cluster_name, ingest_cluster
 from ingest.k8s_api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
 from ingest.k8s_watch import ClusterWatch
 from ingest.summary import Summary
-from korrel8.config import Settings
+from korrel8.config import Settings, SourcesSettings
+from korrel8.errors import Korrel8Error
 from korrel8.store import Store
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,13 @@ def source_jobs(settings: Settings, store: Store) -> tuple[list[SourceJob], list
     skipped: list[str] = []
     k8s_on = kubernetes_available(settings)
     if k8s_on:
-        for context in contexts(src.kubernetes):
-            if context == IN_CLUSTER and "KUBERNETES_SERVICE_HOST" not in os.environ:
-                continue
+        names = [
+            c for c in contexts(src.kubernetes)
+            if c != IN_CLUSTER or "KUBERNETES_SERVICE_HOST" in os.environ
+        ]  # fmt: skip
+        if len(names) == 1:
+            src = align_clusters(settings, names[0])
+        for context in names:
             job = KubernetesJob(settings, store, context)
             jobs.append(
                 SourceJob("kubernetes", context, src.kubernetes.interval_seconds, job.run, job.stop)
@@ -151,6 +156,34 @@ def source_jobs(settings: Settings, store: Store) -> tuple[list[SourceJob], list
         else:
             skipped.append(f"{name}: no sources.{name}.url, and no pods to derive from")
     return jobs, skipped
+
+
+SIGNAL_SOURCES = ("alertmanager", "prometheus", "loki", "tempo")
+
+
+def align_clusters(settings: Settings, context: str) -> SourcesSettings:
+    """The sources, with the one Kubernetes cluster's name given to every signal source
+    whose ``cluster`` was left unset: rules join alerts and signals to objects of the same
+    cluster, and "default" would match none. Unchanged if the cluster cannot be named now."""
+    src = settings.sources
+    unset = [n for n in SIGNAL_SOURCES if "cluster" not in getattr(src, n).model_fields_set]
+    if not unset:
+        return src
+    try:
+        conn = connect(src.kubernetes, context, Retry(attempts=1))
+        try:
+            name = cluster_name(conn, src.kubernetes)
+        finally:
+            conn.close()
+    except Korrel8Error as exc:
+        log.warning("%s: the cluster could not be named (%s); %s keep cluster %r: set "
+                    "sources.<name>.cluster to match", context, exc, ", ".join(unset),
+                    getattr(src, unset[0]).cluster)  # fmt: skip
+        return src
+    log.info("%s: cluster %s, also the cluster of %s (set sources.<name>.cluster to "
+             "choose another)", context, name, ", ".join(unset))  # fmt: skip
+    update = {n: getattr(src, n).model_copy(update={"cluster": name}) for n in unset}
+    return src.model_copy(update=update)
 
 
 def _debug(message: str) -> None:
