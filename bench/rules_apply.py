@@ -4,10 +4,16 @@ of the objects changed, measured in the same run.
     make bench-rules                    # or: .venv/bin/python -m bench.rules_apply
     .venv/bin/python -m bench.rules_apply --pods 2000
 
-The cluster comes from bench/cluster_gen.py (deterministic from --seed), turned into
+The cluster comes from korrel8/cluster_gen.py (deterministic from --seed), turned into
 nodes by the Kubernetes ingester's own row builder, plus one log stream per pod
 container, and written through the store. Aim: the incremental run costs at most 5% of
 the full one.
+
+The load is stamped an hour back, as the initial load of a running service is long past:
+stamped now, it would fall within the incremental run's look-back (rule_runner.OVERLAP)
+and the whole graph would count as changed. The incremental run is measured twice, on
+two different 1% changes: first with its statements not yet planned (a service's first
+incremental run), then with the plans cached (every run after that).
 """
 
 from __future__ import annotations
@@ -17,18 +23,19 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.cluster_gen import cluster
 from bench.neo4j import bench_store, clear
 from ingest import logs
 from ingest.k8s_kinds import KindSpec, builtin_kinds
 from ingest.k8s_rows import to_row
 from korrel8 import rule_runner, rules
+from korrel8.cluster_gen import cluster
 from korrel8.rows import NodeRow
-from korrel8.store import Store
+from korrel8.store import Store, utcnow
 
 console = Console()
 CLUSTER = "bench"
@@ -47,7 +54,7 @@ def node_rows(pods: int, seed: int) -> Iterator[NodeRow]:
                 yield to_row(obj, spec, CLUSTER)
 
 
-def load(store: Store, pods: int, seed: int) -> Counter[str]:
+def load(store: Store, pods: int, seed: int, now: datetime) -> Counter[str]:
     counts: Counter[str] = Counter()
 
     def counted() -> Iterator[NodeRow]:
@@ -55,23 +62,24 @@ def load(store: Store, pods: int, seed: int) -> Counter[str]:
             counts[row.class_name] += 1
             yield row
 
-    store.upsert_nodes(counted())
+    store.upsert_nodes(counted(), now=now)
     convention = logs.querygen_convention("lokistack")
     streams = list(logs.pod_streams(logs.pods(store), convention))
-    counts["log streams"] = store.upsert_nodes(logs.to_rows(streams, convention, "lokistack"))
+    rows = logs.to_rows(streams, convention, "lokistack")
+    counts["log streams"] = store.upsert_nodes(rows, now=now)
     return counts
 
 
-def change_one_percent(store: Store, pods: int, seed: int) -> int:
+def change_one_percent(store: Store, pods: int, seed: int, turn: int) -> int:
     """Re-write 1% of the objects with a new label: their changed_at moves."""
-    rng = random.Random(seed)
+    rng = random.Random(seed * 1000 + turn)
     rows = [r for r in node_rows(pods, seed) if rng.random() < 0.01]
     changed = [
         r.model_copy(
             update={
                 "properties": {
                     **r.properties,
-                    "labels": [*(r.properties.get("labels") or []), "bench=changed"],  # type: ignore[misc]
+                    "labels": [*(r.properties.get("labels") or []), f"bench=changed-{turn}"],  # type: ignore[misc]
                 }
             }
         )
@@ -91,38 +99,60 @@ def main() -> None:
         clear(store)
         store.apply_schema()
         t = time.perf_counter()
-        counts = load(store, args.pods, args.seed)
+        counts = load(store, args.pods, args.seed, utcnow() - timedelta(hours=1))
         load_s = time.perf_counter() - t
         nodes = sum(counts.values())
         console.print(f"Loaded {nodes:,} nodes ({args.pods:,} pods) in {load_s:.1f}s")
 
         full = rule_runner.apply(store, enabled, full=True)
-        changed = change_one_percent(store, args.pods, args.seed)
-        incremental = rule_runner.apply(store, enabled)
+        rounds = []
+        for turn in (1, 2):
+            changed = change_one_percent(store, args.pods, args.seed, turn)
+            rounds.append((changed, rule_runner.apply(store, enabled)))
 
     table = Table(
         title=f"Rule application, {len(enabled)} rules, {args.pods:,} pods, {nodes:,} nodes"
     )
-    for col in ("run", "edges", "closed", "seconds", "edges/s"):
+    for col in ("run", "edges", "closed", "seconds", "edges/s", "of full"):
         table.add_column(col, justify="left" if col == "run" else "right")
-    for name, runs in (("full", full), (f"incremental ({changed:,} changed)", incremental)):
+    full_s = sum(r.seconds for r in full)
+    named = [("full", full)] + [
+        (f"incremental, {what} ({changed:,} changed)", runs)
+        for what, (changed, runs) in zip(("cold plans", "warm plans"), rounds, strict=True)
+    ]
+    for name, runs in named:
         edges, seconds = sum(r.edges for r in runs), sum(r.seconds for r in runs)
         closed = sum(r.closed for r in runs)
         table.add_row(
-            name, f"{edges:,}", f"{closed:,}", f"{seconds:.2f}", f"{edges / seconds:,.0f}"
+            name,
+            f"{edges:,}",
+            f"{closed:,}",
+            f"{seconds:.2f}",
+            f"{edges / seconds:,.0f}",
+            f"{seconds / full_s:.1%}",
         )
     console.print(table)
-    full_s = sum(r.seconds for r in full)
-    inc_s = sum(r.seconds for r in incremental)
-    console.print(f"incremental / full: {inc_s / full_s:.1%} (aim: at most 5%)")
-    slow = sorted(full, key=lambda r: -r.seconds)[:8]
-    top = Table(title="Slowest rules (full run)")
-    for col in ("rule", "edges", "seconds", "incremental s"):
+    console.print("aim: an incremental run costs at most 5% of the full one")
+    cold = {r.rule: r for r in rounds[0][1]}
+    warm = {r.rule: r for r in rounds[1][1]}
+    top = Table(title="Slowest rules (full run), with their incremental runs")
+    for col in ("rule", "edges", "full s", "incremental cold s", "incremental warm s"):
         top.add_column(col, justify="left" if col == "rule" else "right")
-    inc_by = {r.rule: r for r in incremental}
-    for r in slow:
-        top.add_row(r.rule, f"{r.edges:,}", f"{r.seconds:.2f}", f"{inc_by[r.rule].seconds:.2f}")
+    for r in sorted(full, key=lambda r: -r.seconds)[:8]:
+        top.add_row(
+            r.rule,
+            f"{r.edges:,}",
+            f"{r.seconds:.2f}",
+            f"{cold[r.rule].seconds:.2f}",
+            f"{warm[r.rule].seconds:.2f}",
+        )
     console.print(top)
+    top_inc = Table(title="Slowest rules (incremental run, warm plans)")
+    for col in ("rule", "edges", "closed", "seconds"):
+        top_inc.add_column(col, justify="left" if col == "rule" else "right")
+    for r in sorted(warm.values(), key=lambda r: -r.seconds)[:8]:
+        top_inc.add_row(r.rule, f"{r.edges:,}", f"{r.closed:,}", f"{r.seconds:.2f}")
+    console.print(top_inc)
 
 
 if __name__ == "__main__":

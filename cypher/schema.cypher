@@ -9,6 +9,16 @@ CREATE INDEX object_namespace_name IF NOT EXISTS FOR (n:Object) ON (n.namespace,
 CREATE INDEX object_name IF NOT EXISTS FOR (n:Object) ON (n.name);
 // Pods' signals (logs, metrics, traces, alerts) join on the canonical pod name.
 CREATE INDEX object_k8s_pod_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.pod.name`);
+// The other side of a rule, found from a changed node (incremental runs): rules whose
+// join is a list (owners, selectors, claim names) look within one namespace (and
+// class, where the rule names classes); signals
+// and workloads join on the canonical namespace; events on their object; pods on
+// their node. Without these, each changed node scans a whole domain.
+CREATE INDEX object_namespace IF NOT EXISTS FOR (n:Object) ON (n.namespace);
+CREATE INDEX object_namespace_class IF NOT EXISTS FOR (n:Object) ON (n.namespace, n.class);
+CREATE INDEX object_k8s_namespace_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.namespace.name`);
+CREATE INDEX object_k8s_object_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.object.name`);
+CREATE INDEX object_k8s_node_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.node.name`);
 // The purge finds old deletions; incremental rule runs find recent changes.
 CREATE INDEX object_deleted_at IF NOT EXISTS FOR (n:Object) ON (n.deleted_at);
 CREATE INDEX object_changed_at IF NOT EXISTS FOR (n:Object) ON (n.changed_at);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from ingest.k8s_cli import k8s as ingest_k8s
 from ingest.snapshot_cli import register as register_snapshot
 from korrel8 import localdb
 from korrel8.config import Settings, load_settings
+from korrel8.demo import DEFAULT_SIZE as DEFAULT_DEMO_SIZE
 from korrel8.errors import Korrel8Error
 from korrel8.query_cli import register as register_queries
 from korrel8.rules_cli import rules_app
@@ -127,27 +129,33 @@ def print_counts(data: dict[str, dict[str, int]]) -> None:
 
 @app.command("demo")
 def demo(
-    size: Annotated[int, typer.Option(help="Pods per namespace in the sample.")] = 5,
+    size: Annotated[
+        int, typer.Option(help="Pods in the generated cluster (the shop's at least).")
+    ] = DEFAULT_DEMO_SIZE,
+    html: Annotated[Path, typer.Option(help="Where to write the investigation graph.")] = Path(
+        "korrel8-demo.html"
+    ),
+    snapshot_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep the generated snapshot here (default: a temporary directory)."),
+    ] = None,
 ) -> None:
-    """Start the local Neo4j, load a small sample graph through the store, print counts."""
+    """The mission's example on a generated cluster: from the alert of a filling
+    PersistentVolumeClaim to the logs of the pods that mount it, with the rules that
+    explain each step. Starts the local Neo4j unless one is configured."""
     from korrel8 import demo as demo_mod
 
     try:
-        settings = _settings()
-        if not settings.neo4j_uri:
-            st = localdb.start(settings.local, progress=lambda m: err.print(m, highlight=False))
-            if st.new_password:
-                console.print(f"Local Neo4j user neo4j, generated password: {st.new_password}")
-        with Store.connect(settings) as store:
-            store.apply_schema()
-            data = demo_mod.load_sample(store, size)
+        demo_mod.run(
+            _settings(),
+            size=size,
+            html=html,
+            snapshot_dir=snapshot_dir,
+            out=console,
+            progress=lambda m: err.print(m, highlight=False, markup=False, soft_wrap=True),
+        )
     except Korrel8Error as exc:
         raise fail(exc) from exc
-    print_counts(data)
-    if not settings.neo4j_uri:
-        browser = localdb.status(settings.local).browser_url
-        console.print(f"Neo4j Browser: {browser}")
-        console.print("Paste: MATCH p=(:Alert)-[*1..3]->(:Log) RETURN p LIMIT 50")
 
 
 if __name__ == "__main__":

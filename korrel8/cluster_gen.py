@@ -1,6 +1,7 @@
 """Realistic Kubernetes clusters, deterministic from a seed and scaled by a pod count.
 
     units = cluster(pods=10_000, seed=1)            # lazily, one unit at a time
+    shop = planned_namespace("shop", [Workload("StatefulSet", "db", 3)])  # named workloads
     write_files(units, Path("out/cluster"))         # kubectl get -o json: a List per kind
     apply(cluster(pods=500), api_client)            # or create them through the API
 
@@ -35,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
@@ -110,6 +111,44 @@ def namespace(
     ns = _Namespace(name, seed, list(nodes), shape or Shape(), create_namespace, key=f"{seed}")
     ns.storage_classes = list(storage_classes)
     return ns.fill(pods).objects
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload of a planned namespace, with the number of pods it has."""
+
+    kind: Literal["Deployment", "StatefulSet", "Job", "CronJob"]
+    app: str
+    pods: int = 1  # replicas; a CronJob's finished runs; a Job has one
+    crash_looping: bool = False  # its first pod is in CrashLoopBackOff, with a BackOff Event
+
+
+def planned_namespace(
+    name: str,
+    workloads: Sequence[Workload],
+    seed: int = 0,
+    nodes: Sequence[str] = ("node-0",),
+    shape: Shape | None = None,
+    storage_classes: Sequence[str] = ("standard", "fast"),
+) -> list[Obj]:
+    """One namespace holding exactly ``workloads``, each with what comes with it (its
+    Service, ConfigMap, Secret, claims and volumes, Events...): for a demo or a test that
+    names the objects it expects."""
+    ns = _Namespace(name, seed, list(nodes), shape or Shape(), key=f"{seed}:{name}:planned")
+    ns.storage_classes = list(storage_classes)
+    for w in workloads:
+        ns.apps[w.app] += 1  # a generated name never takes a planned one
+        if w.crash_looping:
+            ns.crash_looping.add(w.app)
+        if w.kind == "Deployment":
+            ns.deployment(w.pods, app=w.app, replicas=w.pods)
+        elif w.kind == "StatefulSet":
+            ns.statefulset(w.pods, app=w.app, replicas=w.pods)
+        elif w.kind == "CronJob":
+            ns.cronjob(w.pods, app=w.app, runs=w.pods)
+        else:
+            ns.job_object(w.app, None, {"app": w.app})
+    return ns.objects
 
 
 def _split(total: int, parts: int, rng: random.Random) -> list[int]:
@@ -219,6 +258,7 @@ class _Namespace:
     key: str = ""  # the random seed; default: the seed and the namespace's name
     storage_classes: list[str] = field(default_factory=lambda: ["standard", "fast"])
     objects: list[Obj] = field(default_factory=list)
+    crash_looping: set[str] = field(default_factory=set)  # apps whose next pod crash-loops
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.key or f"{self.seed}:{self.name}")
@@ -333,14 +373,18 @@ class _Namespace:
             ownerReferences=[_owner(owner)] if owner else None,
         )
         pod["spec"] = {**json.loads(json.dumps(spec)), "nodeName": node}
-        pod["status"] = self.pod_status(pod, done)
-        if self.rng.random() < self.shape.events_per_pod:
+        crash = not done and labels.get("app") in self.crash_looping
+        if crash:
+            self.crash_looping.discard(labels["app"])  # one pod of the app, not all
+        pod["status"] = self.pod_status(pod, done, crash)
+        # `or crash` after the draw: the random sequence stays that of a generated cluster.
+        if self.rng.random() < self.shape.events_per_pod or crash:
             self.event(pod, done)
         return pod
 
-    def pod_status(self, pod: Obj, done: bool) -> Obj:
+    def pod_status(self, pod: Obj, done: bool, crash: bool = False) -> Obj:
         rng, start = self.rng, pod["metadata"]["creationTimestamp"]
-        crashing = not done and rng.random() < 0.02
+        crashing = (not done and rng.random() < 0.02) or crash
         restarts = rng.choice([0] * 18 + [1, 3]) + (rng.randrange(5, 60) if crashing else 0)
         statuses = []
         for c in pod["spec"]["containers"]:
@@ -474,9 +518,10 @@ class _Namespace:
 
     # -- workloads: each returns the pods it made -------------------------------
 
-    def deployment(self, budget: int) -> int:
-        app = self.app_name()
-        replicas = min(budget, self.rng.choice([1, 1, 2, 2, 2, 3, 3, 3, 4, 5, 6, 8, 10]))
+    def deployment(self, budget: int, app: str | None = None, replicas: int | None = None) -> int:
+        app = app or self.app_name()
+        if replicas is None:
+            replicas = min(budget, self.rng.choice([1, 1, 2, 2, 2, 3, 3, 3, 4, 5, 6, 8, 10]))
         cm, secret = self.config(app)
         labels = {"app": app, "app.kubernetes.io/name": app}
         template = self.pod_spec(app, cm, secret)
@@ -568,9 +613,10 @@ class _Namespace:
             rs["status"] = {"replicas": 0}
         return rs
 
-    def statefulset(self, budget: int) -> int:
-        app = self.app_name()
-        replicas = min(budget, self.rng.choice([1, 2, 3, 3]))
+    def statefulset(self, budget: int, app: str | None = None, replicas: int | None = None) -> int:
+        app = app or self.app_name()
+        if replicas is None:
+            replicas = min(budget, self.rng.choice([1, 2, 3, 3]))
         cm, secret = self.config(app)
         labels = {"app": app}
         template = self.pod_spec(app, cm, secret, kind="db")
@@ -676,9 +722,10 @@ class _Namespace:
         }
         return job, self.pod(f"{name}-{_suffix(self.rng)}", pod_labels, spec, job, done=True)
 
-    def cronjob(self, budget: int) -> int:
-        app = self.app_name()
-        runs = min(budget, self.rng.choice([1, 2, 3]))
+    def cronjob(self, budget: int, app: str | None = None, runs: int | None = None) -> int:
+        app = app or self.app_name()
+        if runs is None:
+            runs = min(budget, self.rng.choice([1, 2, 3]))
         labels = {"app": app}
         cron = self.add("batch/v1", "CronJob", self.name, app, labels=labels)
         cron["spec"] = {
@@ -938,11 +985,13 @@ def delete_cluster_scoped(api: k8s_client.ApiClient, paths: Iterable[str]) -> No
 __all__ = [
     "Applied",
     "Shape",
+    "Workload",
     "apply",
     "cluster",
     "delete_cluster_scoped",
     "namespace",
     "node_object",
+    "planned_namespace",
     "storage_class",
     "write_files",
 ]

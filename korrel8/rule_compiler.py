@@ -7,9 +7,15 @@ For a rule ``start -[VERB]-> goal`` with condition C the compiler writes:
   edges that this run did not refresh.
 - ``incremental_starts`` / ``incremental_goals``: the same, anchored on the nodes whose
   ``changed_at`` is at or after ``$since`` on either side (a new goal must link to old
-  starts), found through the changed_at index; then ``close_incremental`` closes the
-  edges of those nodes that the run did not refresh. Its cost grows with the change,
-  not with the graph.
+  starts), found through the changed_at index; then ``close_incremental`` (one text
+  for every rule) closes the edges of those nodes that the run did not refresh, and
+  records the run. Its
+  cost grows with the change, not with the graph, as long as the other side is found
+  through an index: the scalar join keys of the default rules are indexed
+  (cypher/schema.cypher), and a list join (owners, selectors, claim names) looks
+  within the node's namespace, through the (namespace, class) or namespace index. A
+  side whose identity is all the condition reads of it skips even that for an old node
+  (see ``identity_only``).
 
 Labels, types and keys in the text come from validated rules (korrel8/identifiers.py);
 values (rule name, classes, times) are parameters.
@@ -17,10 +23,11 @@ values (rule name, classes, times) are parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from korrel8 import identifiers
+from korrel8 import identifiers, statements
 from korrel8.model import Domain
 from korrel8.rules import Rule, domain_of
 
@@ -32,6 +39,9 @@ MERGE_EDGE = """\
 }} IN TRANSACTIONS OF $batch ROWS
 RETURN sum(n) AS edges"""
 
+# One text for every rule, planned once; it also records the run (see the file).
+CLOSE_INCREMENTAL = statements.load("store/rule_state_close")
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -40,7 +50,7 @@ class Compiled:
     close_full: str
     incremental_starts: str
     incremental_goals: str
-    close_incremental: tuple[str, str]
+    close_incremental: str
     count: str  # how many edges the rule would make now, without writing
     params: dict[str, Any]
 
@@ -50,8 +60,7 @@ class Compiled:
             "close_full": self.close_full,
             "incremental_starts": self.incremental_starts,
             "incremental_goals": self.incremental_goals,
-            "close_incremental_starts": self.close_incremental[0],
-            "close_incremental_goals": self.close_incremental[1],
+            "close_incremental": self.close_incremental,
             "count": self.count,
         }
 
@@ -73,6 +82,33 @@ def _node_filter(var: str, spec: object, param: str) -> str:
     return live if isinstance(spec, Domain) else f"{var}.class IN ${param} AND {live}"
 
 
+def _changed(var: str) -> str:
+    # The hint: with $since unknown when planning, the planner may prefer a class index
+    # (every pod) to the changed nodes; an incremental run starts from the change.
+    return f"USING INDEX {var}:Object(changed_at)\nWHERE {var}.changed_at >= $since AND "
+
+
+# What a node's ref fixes (and `kind`, which the k8s ingester sets from the class): a
+# changed node keeps these, so a condition that reads only these of a side cannot turn
+# true for an old node of that side because the node changed.
+IDENTITY = frozenset({"ref", "domain", "class", "cluster", "namespace", "name", "kind"})
+_READ = re.compile(r"\b(start|goal)\b(\s*\.\s*(`[^`]+`|\w+))?")
+
+
+def identity_only(rule: Rule, side: str) -> bool:
+    """Whether the rule's condition reads nothing of ``side``'s node but its identity.
+
+    Conservative: ``goal[...]``, ``keys(goal)`` and the like count as reading anything.
+    """
+    keys = set(rule.same) | set(rule.join if side == "start" else rule.join.values())
+    for found in _READ.finditer(rule.where or ""):
+        if found.group(1) == side:
+            if found.group(3) is None:
+                return False
+            keys.add(found.group(3).strip("`"))
+    return keys <= IDENTITY
+
+
 def compile_rule(rule: Rule) -> Compiled:
     starts, goals = rule.start_classes, rule.goal_classes
     s_label = identifiers.label(domain_of(starts).label)
@@ -85,43 +121,78 @@ def compile_rule(rule: Rule) -> Compiled:
 
     def from_starts(anchor: str) -> str:
         return (
-            f"MATCH (start:Object:{s_label})\nWHERE {anchor}{s_filter}\nCALL (start) {{\n"
+            f"MATCH (start:Object:{s_label})\n{anchor}{s_filter}\nCALL (start) {{\n"
             f"  MATCH (goal:Object:{g_label})\n"
             f"  WHERE {g_filter} AND goal <> start\n    AND {cond}\n{merge}"
         )
 
     def from_goals(anchor: str) -> str:
         return (
-            f"MATCH (goal:Object:{g_label})\nWHERE {anchor}{g_filter}\nCALL (goal) {{\n"
+            f"MATCH (goal:Object:{g_label})\n{anchor}{g_filter}\nCALL (goal) {{\n"
             f"  MATCH (start:Object:{s_label})\n"
             f"  WHERE {s_filter} AND start <> goal\n    AND {cond}\n{merge}"
+        )
+
+    def changed(var: str, other: str, other_match: str, edge: str) -> str:
+        """Anchored on changed nodes of side ``var``.
+
+        When the condition reads only the identity of ``var``, an old node's change
+        cannot make the condition true with an unchanged node of the other side (a
+        changed one is the other statement's), so it needs only its own edges
+        re-checked; this spares the lookup that has no index (a list join). The
+        lookup still runs for a node that is new, has no open edge of the rule, or has
+        a closed one: a node revived after a deletion (which closed all its edges) may
+        have missed starts or goals made while it was gone.
+        """
+        o_filter = s_filter if other == "start" else g_filter
+        if not identity_only(rule, var):
+            lookup = from_starts if var == "start" else from_goals
+            return lookup(_changed(var))
+        label = s_label if var == "start" else g_label
+        v_filter = s_filter if var == "start" else g_filter
+        own = f"({var})-[e:{verb} {{rule: $rule}}]-()"
+        return (
+            f"MATCH ({var}:Object:{label})\n{_changed(var)}{v_filter}\n"
+            f"WITH {var}, coalesce({var}.first_seen, $since) >= $since\n"
+            f"  OR NOT EXISTS {{ {own} WHERE e.valid_to IS NULL }}\n"
+            f"  OR EXISTS {{ {own} WHERE e.valid_to IS NOT NULL }} AS lookup\n"
+            f"CALL ({var}, lookup) {{\n"
+            f"  CALL ({var}, lookup) {{\n"
+            # UNWIND, which the planner keeps in place, tests `lookup` before the lookup
+            # (a WHERE was tested after it).
+            "    UNWIND CASE WHEN lookup THEN [true] ELSE [] END AS once\n"
+            f"    MATCH {other_match}\n"
+            f"    WHERE {o_filter} AND {other} <> {var}\n      AND {cond}\n"
+            f"    RETURN {other}\n"
+            "    UNION\n"
+            f"    MATCH {edge}\n"
+            f"    WHERE {o_filter}\n      AND {cond}\n"
+            f"    RETURN {other}\n"
+            f"  }}\n{merge}"
         )
 
     # A full run walks the rule's anchor side (a reverse rule: its original's), or the
     # narrower side: a few classes of goals rather than a whole domain of starts.
     narrow_goals = isinstance(starts, Domain) and not isinstance(goals, Domain)
-    full = from_goals("") if rule.anchor == "goal" or narrow_goals else from_starts("")
-    incremental_starts = from_starts("start.changed_at >= $since AND ")
-    incremental_goals = from_goals("goal.changed_at >= $since AND ")
+    full = from_goals("WHERE ") if rule.anchor == "goal" or narrow_goals else from_starts("WHERE ")
+    rel = f"-[:{verb} {{rule: $rule}}]->"
+    incremental_starts = changed(
+        "start", "goal", f"(goal:Object:{g_label})", f"(start){rel}(goal:Object:{g_label})"
+    )
+    incremental_goals = changed(
+        "goal", "start", f"(start:Object:{s_label})", f"(start:Object:{s_label}){rel}(goal)"
+    )
     stale = "r.valid_to IS NULL AND r.last_seen < $now"
     close_full = (
         f"MATCH (:Object:{s_label})-[r:{verb} {{rule: $rule}}]->()\nWHERE {stale}\n"
         "SET r.valid_to = $now\nRETURN count(r) AS closed"
-    )
-    close_incremental = (
-        f"MATCH (start:Object:{s_label})-[r:{verb} {{rule: $rule}}]->()\n"
-        f"WHERE start.changed_at >= $since AND {stale}\n"
-        "SET r.valid_to = $now\nRETURN count(r) AS closed",
-        f"MATCH ()-[r:{verb} {{rule: $rule}}]->(goal:Object:{g_label})\n"
-        f"WHERE goal.changed_at >= $since AND {stale}\n"
-        "SET r.valid_to = $now\nRETURN count(r) AS closed",
     )
     count = (
         f"MATCH (start:Object:{s_label})\nWHERE {s_filter}\n"
         f"MATCH (goal:Object:{g_label})\nWHERE {g_filter} AND goal <> start\n  AND {cond}\n"
         "RETURN count(*) AS edges"
     )
-    params: dict[str, Any] = {"rule": rule.name}
+    params: dict[str, Any] = {"rule": rule.name, "verb": verb}
     if not isinstance(starts, Domain):
         params["start_classes"] = [c.name for c in starts]
     if not isinstance(goals, Domain):
@@ -132,7 +203,7 @@ def compile_rule(rule: Rule) -> Compiled:
         close_full=close_full,
         incremental_starts=incremental_starts,
         incremental_goals=incremental_goals,
-        close_incremental=close_incremental,
+        close_incremental=CLOSE_INCREMENTAL,
         count=count,
         params=params,
     )

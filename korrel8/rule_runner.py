@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from korrel8 import statements
+from korrel8.model import Class, Domain
 from korrel8.rule_compiler import Compiled, compile_rule
 from korrel8.rules import Rule
 from korrel8.store import Store, utcnow
@@ -41,30 +42,66 @@ def last_runs(store: Store, names: Iterable[str]) -> dict[str, datetime]:
     return {r["name"]: r["last_run"].to_native() for r in rows if r["last_run"] is not None}
 
 
+def changed_classes(store: Store, since: datetime) -> set[tuple[str, str]]:
+    """The (domain, class) of every node changed at or after ``since``."""
+    rows = store.run(statements.load("store/rule_state_changed"), since=since)  # type: ignore[arg-type,unused-ignore]
+    return {(r["domain"], r["class"]) for r in rows}
+
+
+def _touches(spec: list[Class] | Domain, changed: set[tuple[str, str]]) -> bool:
+    if isinstance(spec, Domain):
+        return any(domain == spec.name for domain, _ in changed)
+    return any((c.domain, c.name) in changed for c in spec)
+
+
 def run_rule(
-    store: Store, compiled: Compiled, since: datetime | None, now: datetime | None = None
+    store: Store,
+    compiled: Compiled,
+    since: datetime | None,
+    now: datetime | None = None,
+    changed: set[tuple[str, str]] | None = None,
 ) -> RuleRun:
-    """Run one rule: full when ``since`` is None, else anchored on changes since then."""
+    """Run one rule: full when ``since`` is None, else anchored on changes since then.
+
+    ``changed``: the classes changed since ``since - OVERLAP`` or earlier, read after
+    ``now`` was taken (a superset does no harm); read here when not given.
+    """
     now = now or utcnow()
     params = {**compiled.params, "now": now, "batch": store.batch_size}
     started = time.perf_counter()
     if since is None:
         edges = _one(store, compiled.full, params, "edges")
         closed = _one(store, compiled.close_full, params, "closed")
+        _record(store, compiled, now, edges)
         mode = "full"
     else:
         params["since"] = since - OVERLAP
-        edges = _one(store, compiled.incremental_starts, params, "edges")
-        edges += _one(store, compiled.incremental_goals, params, "edges")
-        closed = sum(_one(store, text, params, "closed") for text in compiled.close_incremental)
+        # A side no changed node belongs to has nothing to do: skipping it saves its
+        # statement's run and, on a first run, its planning. Read after `now`, as the
+        # statements are, so a change this misses is within the next run's window.
+        if changed is None:
+            changed = changed_classes(store, params["since"])
+        starts = _touches(compiled.rule.start_classes, changed)
+        goals = _touches(compiled.rule.goal_classes, changed)
+        edges = _one(store, compiled.incremental_starts, params, "edges") if starts else 0
+        edges += _one(store, compiled.incremental_goals, params, "edges") if goals else 0
+        if starts or goals:
+            params["edges"] = edges
+            closed = _one(store, compiled.close_incremental, params, "closed")
+        else:
+            closed = 0
+            _record(store, compiled, now, edges)
         mode = "incremental"
+    return RuleRun(compiled.rule.name, mode, edges, closed, time.perf_counter() - started)
+
+
+def _record(store: Store, compiled: Compiled, now: datetime, edges: int) -> None:
     store.run(
         statements.load("store/set_rule_state"),  # type: ignore[arg-type,unused-ignore]
         name=compiled.rule.name,
         last_run=now,
         edges=edges,
     )
-    return RuleRun(compiled.rule.name, mode, edges, closed, time.perf_counter() - started)
 
 
 def apply(
@@ -77,10 +114,16 @@ def apply(
     """Apply every enabled rule: incrementally where it ran before, unless ``full``."""
     enabled = [r for r in rules if r.enabled]
     previous = {} if full else last_runs(store, (r.name for r in enabled))
+    # One start for every rule, taken before the changes are read once for all of them:
+    # a change the read misses is within every rule's next window. (Changes made while
+    # the rules run may be seen now too; then the next run sees them again, harmlessly.)
+    now = utcnow()
+    changed = None
+    if previous:
+        changed = changed_classes(store, min(previous.values()) - OVERLAP)
     runs = []
     for rule in enabled:
-        # Each rule's run starts now; changes made while earlier rules ran are seen next time.
-        run = run_rule(store, compile_rule(rule), previous.get(rule.name))
+        run = run_rule(store, compile_rule(rule), previous.get(rule.name), now, changed)
         log.debug("rule %s: %s", rule.name, run)
         if progress is not None:
             progress(run)
@@ -91,7 +134,7 @@ def apply(
 def explain(store: Store, compiled: Compiled) -> list[str]:
     """EXPLAIN every statement of a compiled rule; the errors, naming rule and origin."""
     errors = []
-    params = {**compiled.params, "now": utcnow(), "since": utcnow(), "batch": 1}
+    params = {**compiled.params, "now": utcnow(), "since": utcnow(), "batch": 1, "edges": 0}
     for what, text in compiled.statements().items():
         try:
             store.run("EXPLAIN " + text, **params)  # type: ignore[arg-type,unused-ignore]

@@ -11,6 +11,7 @@ A rule file (``cypher/rules/*.yaml``, or a user's directory) holds ``rules:``, a
       join: {k8s.node.name: name}      # start.K = goal.V (equality of scalars)
       where: goal.name IN start.claim_names   # any Cypher boolean over start and goal
       reverse: MOUNTED_BY              # also make the rule goal -> start (name: pod-pvc-reverse)
+      reverse_enabled: true            # default: as enabled; false where goals are hubs
       anchor: start                    # the side a full run walks (default start)
       enabled: true                    # false: off until enabled in the settings
       test:                            # the example every rule must have (tests/test_rules.py)
@@ -33,11 +34,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from korrel8 import identifiers
+from korrel8 import identifiers, statements
 from korrel8.errors import Korrel8Error
 from korrel8.model import Class, Domain, get_domain, parse_goal
 
-RULES_DIR = Path(__file__).resolve().parent.parent / "cypher" / "rules"
+RULES_DIR = statements.CYPHER_DIR / "rules"  # beside the sources, or where a wheel puts it
 NAME = r"^[a-z0-9][a-z0-9-]*$"
 # A condition is an expression, not a statement: no clause that writes or calls out.
 FORBIDDEN = re.compile(
@@ -74,6 +75,10 @@ class Rule(BaseModel):
     where: str | None = None
     reverse: str | None = None
     enabled: bool = True
+    # Whether the reverse rule is on (default: as this one). Off where many starts share
+    # one goal (the "default" ServiceAccount, kube-root-ca.crt in every pod): its reverse
+    # would fan out to a namespace's pods, the noise korrel8r dropped Node → pods for.
+    reverse_enabled: bool | None = None
     # Which side a full run walks; the other is looked up per node, through its indexes.
     # A reverse rule walks the side its original walked, where the condition is cheap.
     anchor: Literal["start", "goal"] = "start"
@@ -140,7 +145,7 @@ class Rule(BaseModel):
             same=self.same,
             join={v: k for k, v in self.join.items()},
             where=where,
-            enabled=self.enabled,
+            enabled=self.enabled if self.reverse_enabled is None else self.reverse_enabled,
             anchor="goal" if self.anchor == "start" else "start",
             test=test,
             origin=self.origin,

@@ -6,12 +6,22 @@ parameters, and a user can paste the same text into Neo4j Browser.
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from pathlib import Path
 
 from korrel8.errors import Korrel8Error
 
-CYPHER_DIR = Path(__file__).resolve().parent.parent / "cypher"
+
+def _cypher_dir() -> Path:
+    """``cypher/`` beside the source tree (a checkout, an editable install), else where a
+    wheel puts it (pyproject.toml's data-files: ``<prefix>/share/korrel8/cypher``)."""
+    beside = Path(__file__).resolve().parent.parent / "cypher"
+    installed = Path(sys.prefix) / "share" / "korrel8" / "cypher"
+    return beside if beside.is_dir() or not installed.is_dir() else installed
+
+
+CYPHER_DIR = _cypher_dir()
 
 
 @cache

@@ -188,14 +188,19 @@ class Store:
         self.run("CALL db.awaitIndexes(300)")
 
     def upsert_nodes(self, rows: Iterable[NodeRow], now: datetime | None = None) -> int:
-        """Create or update nodes in batches; returns how many were written."""
-        now = now or utcnow()
+        """Create or update nodes in batches; returns how many were written.
+
+        Without ``now``, each batch is stamped when it is written, not when the call began:
+        incremental rule runs look for changes since their last run (less a minute), and
+        a long listing's late batches, stamped early, would commit after that window.
+        """
         query = _query("store/upsert_nodes")
         written = 0
         for batch in batched(rows, self.batch_size):
             # Sorted by ref, concurrent writers lock in the same order: fewer deadlocks.
             params = sorted((row.to_param() for row in batch), key=lambda p: str(p["ref"]))
-            result = self._write(query, rows=params, now=now, meta=list(NODE_META))
+            stamp = now or utcnow()
+            result = self._write(query, rows=params, now=stamp, meta=list(NODE_META))
             written += int(result[0]["written"]) if result else 0
         return written
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -9,6 +11,7 @@ from korrel8.cli import app
 from korrel8.store import Store
 from tests.servers.common import free_port
 from tests.servers.neo4j import Neo4jServer
+from tests.test_demo import mounting_pods
 
 runner = CliRunner()
 
@@ -17,16 +20,17 @@ def env_for(server: Neo4jServer) -> dict[str, str]:
     return {"NEO4J_URI": server.uri, "NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password}
 
 
-def test_demo_loads_the_sample_and_prints_counts(store: Store, neo4j_server: Neo4jServer) -> None:
-    result = runner.invoke(app, ["demo", "--size", "3"], env=env_for(neo4j_server))
+def test_demo_prints_the_logs_of_the_pods_that_mount_the_filling_claim(
+    store: Store, neo4j_server: Neo4jServer, tmp_path: Path
+) -> None:
+    # tests/test_demo.py checks the answer in detail; this runs it as `make demo` does.
+    html, snapshot = tmp_path / "demo.html", tmp_path / "snapshot"
+    args = ["demo", "--size", "20", "--html", str(html), "--snapshot-dir", str(snapshot)]
+    result = runner.invoke(app, args, env=env_for(neo4j_server))
     assert result.exit_code == 0, result.output
-    counts = store.counts()
-    assert counts["node"]["Pod"] == 6 and counts["node"]["application"] == 6
-    assert counts["edge"]["OWNED_BY"] == 6
-    assert "Pod" in result.output and "OWNED_BY" in result.output
-    # The sample is loaded through upserts: a second run adds nothing.
-    runner.invoke(app, ["demo", "--size", "3"], env=env_for(neo4j_server))
-    assert store.counts() == counts
+    pods = mounting_pods(snapshot)
+    assert pods and all(f"k8s:Pod shop/{pod}" in result.output for pod in pods)
+    assert "pod-logs" in result.output and html.stat().st_size > 5000
 
 
 def test_counts_against_an_unreachable_server_names_it(store: Store) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.cluster_gen import Shape, cluster, namespace, write_files
+from korrel8.cluster_gen import Shape, Workload, cluster, namespace, planned_namespace, write_files
 
 Obj = dict[str, Any]
 
@@ -136,3 +136,39 @@ def test_files_are_kubectl_lists_per_kind(tmp_path: Path) -> None:
         assert len(doc["items"]) == counts[kinds.pop()]
         assert all(item["metadata"]["resourceVersion"] for item in doc["items"])
     assert counts["Pod"] == 200
+
+
+def test_a_planned_namespace_holds_the_workloads_named() -> None:
+    plan = [
+        Workload("Deployment", "cart", 3, crash_looping=True),
+        Workload("StatefulSet", "db", 2),
+        Workload("Job", "db-migrate"),
+        Workload("CronJob", "backup", 2),
+    ]
+    objects = planned_namespace("shop", plan, seed=3, nodes=["n1", "n2"])
+    assert objects == planned_namespace("shop", plan, seed=3, nodes=["n1", "n2"])
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for kind, name in [
+        ("Deployment", "cart"),
+        ("StatefulSet", "db"),
+        ("Job", "db-migrate"),
+        ("CronJob", "backup"),
+        ("PersistentVolumeClaim", "data-db-0"),
+        ("PersistentVolumeClaim", "data-db-1"),
+    ]:
+        assert (kind, name) in names
+    pods = [o for o in objects if o["kind"] == "Pod"]
+    assert len(pods) == sum(w.pods for w in plan)
+    assert {o["spec"]["nodeName"] for o in pods} <= {"n1", "n2"}
+
+    def waiting(pod: Obj) -> bool:
+        return any("waiting" in s["state"] for s in pod["status"]["containerStatuses"])
+
+    # One pod of the crash-looping app crash-loops (not all three), with a BackOff Event.
+    cart = [p for p in pods if p["metadata"]["labels"]["app"] == "cart"]
+    crashing = [p["metadata"]["name"] for p in cart if waiting(p)]
+    assert len(cart) == 3 and len(crashing) == 1
+    assert any(
+        o["kind"] == "Event" and o["reason"] == "BackOff" and o["regarding"]["name"] == crashing[0]
+        for o in objects
+    )

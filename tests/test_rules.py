@@ -108,6 +108,64 @@ def test_incremental_run_follows_changes(store: Store) -> None:
         assert got[still].get("valid_to") is None, still
 
 
+def labelled_pod(name: str, labels: list[str]) -> NodeRow:
+    return example_node(Class.parse("k8s:Pod"), {"namespace": "ns", "name": name, "labels": labels})
+
+
+def test_incremental_run_closes_and_links_from_the_goal_side(store: Store) -> None:
+    compiled = compile_rule(BY_NAME["selects-pods"])
+    service = example_node(
+        Class.parse("k8s:Service"), {"namespace": "ns", "name": "web", "selector": ["app=web"]}
+    )
+    t0 = utcnow() - timedelta(hours=1)
+    store.upsert_nodes([service, labelled_pod("p1", ["app=web"])], now=t0)
+    rule_runner.run_rule(store, compiled, since=None, now=t0)
+    assert len(edges(store)) == 1
+
+    # Only goals change: p1 no longer matches, p2 is new. No start changed, so only the
+    # goal side runs, and the close must still find p1's edge from the goal's end.
+    t1 = t0 + timedelta(minutes=30)
+    store.upsert_nodes([labelled_pod("p1", ["app=db"]), labelled_pod("p2", ["app=web"])], now=t1)
+    assert rule_runner.changed_classes(store, t1) == {("k8s", "Pod")}
+    run = rule_runner.run_rule(store, compiled, since=t1, now=t1)
+    assert (run.edges, run.closed) == (1, 1)
+    got = {b.split('"name":"')[1][:2]: p.get("valid_to") for (_, _, b), p in edges(store).items()}
+    assert got["p1"] is not None and got["p2"] is None
+
+    # Nothing changed since: no statement runs, nothing moves.
+    later = t1 + timedelta(minutes=30)
+    assert rule_runner.run_rule(store, compiled, since=later, now=later).edges == 0
+
+
+def test_incremental_run_from_an_old_goal_rechecks_and_a_revived_one_looks_up(
+    store: Store,
+) -> None:
+    # pod-pvc reads only the claim's identity: a changed old claim re-checks its own
+    # edges; a claim revived after a deletion looks its pods up again.
+    compiled = compile_rule(BY_NAME["pod-pvc"])
+    t0 = utcnow() - timedelta(hours=3)
+    store.upsert_nodes([pod("p1", ["d1"]), pvc("d1")], now=t0)
+    rule_runner.run_rule(store, compiled, since=None, now=t0)
+
+    t1 = t0 + timedelta(hours=1)
+    changed = pvc("d1").model_copy(
+        update={"properties": {**pvc("d1").properties, "phase": "Bound"}}
+    )
+    store.upsert_nodes([changed], now=t1)
+    run = rule_runner.run_rule(store, compiled, since=t1, now=t1)
+    assert (run.edges, run.closed) == (1, 0)
+
+    # Deleted (its edges closed), then a pod that names it, then back: both pods link.
+    t2 = t1 + timedelta(hours=1)
+    store.sweep("test", "c1", started=t2, classes=["PersistentVolumeClaim"], now=t2)
+    store.upsert_nodes([pod("p2", ["d1"])], now=t2)
+    assert rule_runner.run_rule(store, compiled, since=t2, now=t2).edges == 0
+    t3 = t2 + timedelta(hours=1)
+    store.upsert_nodes([changed], now=t3)
+    assert rule_runner.run_rule(store, compiled, since=t3, now=t3).edges == 2
+    assert all(p.get("valid_to") is None for p in edges(store).values())
+
+
 def test_apply_is_incremental_after_the_first_run(store: Store) -> None:
     enabled = [BY_NAME["pod-pvc"], BY_NAME["pvc-pv"]]
     store.upsert_nodes([pod("p1", ["d1"]), pvc("d1")])

@@ -18,11 +18,11 @@ import yaml
 from typer import Typer
 from typer.testing import CliRunner
 
-from bench import cluster_gen
 from ingest import alerts
 from ingest.k8s_kinds import builtin_kinds
 from ingest.snapshot import cluster_name, ingest, iter_alerts, iter_objects
 from ingest.snapshot_cli import register
+from korrel8 import cluster_gen
 from korrel8.errors import SnapshotError, SnapshotFormatError
 from korrel8.model import ref
 from korrel8.store import Store

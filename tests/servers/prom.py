@@ -207,10 +207,10 @@ class PromStack:
         return timedelta(seconds=time.time() - self.clean_at)
 
     def prometheus(self, **overrides: Any) -> HttpSourceSettings:
-        return HttpSourceSettings(url=self.prometheus_url, cluster="c1", **overrides)
+        return HttpSourceSettings(**{"url": self.prometheus_url, "cluster": "c1", **overrides})
 
     def alertmanager(self, **overrides: Any) -> HttpSourceSettings:
-        return HttpSourceSettings(url=self.alertmanager_url, cluster="c1", **overrides)
+        return HttpSourceSettings(**{"url": self.alertmanager_url, "cluster": "c1", **overrides})
 
     def push(self, job: str, instance: str, text: str) -> None:
         """Replace the metrics of one Pushgateway group (job, instance) with ``text``."""

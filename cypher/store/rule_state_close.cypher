@@ -1,0 +1,13 @@
+// End an incremental rule run: close the edges of rule $rule (type $verb) at the nodes
+// changed since $since that the run did not refresh (it refreshed every edge of those
+// nodes that still holds, on either side), and record the run ($now, $edges).
+// -> [{closed}]. One text for every rule, so it is planned once, and one round trip.
+OPTIONAL MATCH (n:Object)-[r]-()
+WHERE n.changed_at >= $since AND type(r) = $verb AND r.rule = $rule
+  AND r.valid_to IS NULL AND r.last_seen < $now
+WITH DISTINCT r
+SET r.valid_to = $now
+WITH count(r) AS closed
+MERGE (s:RuleState {name: $rule})
+SET s.last_run = $now, s.edges = $edges
+RETURN closed
