@@ -180,9 +180,29 @@ class Start:
     truncated: bool = False
 
 
-def _alt(key: str = "", value: str = "", label: str = "") -> dict[str, str]:
-    # Every field present: find.cypher reads n[alt.key] and alt.label unconditionally.
-    return {"key": key, "value": value, "label": label}
+def _alt(key: str = "", value: str = "", label: str = "", raw: str = "") -> dict[str, str]:
+    # Every field present: find.cypher reads n[alt.key], alt.label, alt.raw unconditionally.
+    return {"key": key, "value": value, "label": label, "raw": raw}
+
+
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"\\]*)"\s*(?:,|$)')
+
+
+def stream_matchers(text: str) -> list[tuple[str, str]] | None:
+    """The ``label="value"`` matchers of a bare LogQL stream selector such as korrel8r's
+    ``{kubernetes_namespace_name="shop",kubernetes_pod_name="db-0"}``; None for anything
+    more (a pipeline, ``!=``, ``=~``, escapes), which is then matched verbatim."""
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    body, position, found = text[1:-1], 0, []
+    while position < len(body):
+        match = _MATCHER.match(body, position)
+        if match is None or match.end() == position:
+            return None
+        found.append((match.group(1), match.group(2)))
+        position = match.end()
+    return found or None
 
 
 def _label_conditions(domain: str, selector: Mapping[str, Any]) -> list[list[dict[str, str]]]:
@@ -233,12 +253,19 @@ def find_parameters(query: Query, window: Window, limit: int) -> tuple[str, dict
     selector = query.selector
     if isinstance(selector, str):
         params["selectors"] = [[[_alt(_RAW_PROPERTY[cls.domain], selector)]]]
+        matchers = stream_matchers(selector) if cls.domain == "log" else None
+        if matchers:  # a stream matches when it carries every label the selector names
+            params["selectors"].append([[_alt(raw=f"{k}={v}")] for k, v in matchers])
     elif isinstance(selector, dict) and get_domain(cls.domain).selector_keys is not None:
         # k8s and log selectors: korrel8r's object fields; namespace and name are indexed.
         for key in ("cluster", "namespace", "name"):
             value = selector.get(key)
             params[key] = value if isinstance(value, str) else None
         params["selectors"] = [_object_conditions(selector)]
+        if cls.domain == "log" and params["name"] is not None:
+            # korrel8r's log selector names the pod; a stream node is named pod/container.
+            params["selectors"][0].append([_alt("k8s.pod.name", params["name"])])
+            params["name"] = None
     else:
         maps = selector if isinstance(selector, list) else [selector]
         params["selectors"] = [_label_conditions(cls.domain, m) for m in maps]

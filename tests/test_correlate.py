@@ -80,8 +80,17 @@ def log_node(pod: str) -> NodeRow:
             "source": "loki",
             "cluster": CLUSTER,
             "namespace": NS,
-            "name": pod,
-            "properties": {**labels, "logql": logql_selector(labels, log_type="application")},
+            "name": f"{pod}/app",  # as ingest/logs.py names a stream: pod/container
+            "properties": {
+                **labels,
+                "logql": logql_selector(labels, log_type="application"),
+                "raw_labels": [
+                    "kubernetes_container_name=app",
+                    f"kubernetes_namespace_name={NS}",
+                    f"kubernetes_pod_name={pod}",
+                    "log_type=application",
+                ],
+            },
         }
     )
 
@@ -409,6 +418,14 @@ def test_get_returns_the_objects_a_query_selects(k: Korrel8, mission: Mission) -
     )
     raw = k.get(f"log:application:{logql}")
     assert refs(raw.goals) == {mission.logs["web-0"]}
+    # korrel8r's two log forms: a stream selector naming fewer labels than the stream has,
+    # and the container selector, whose name is the pod's.
+    fewer = k.get('log:application:{kubernetes_namespace_name="shop",kubernetes_pod_name="web-0"}')
+    assert refs(fewer.goals) == {mission.logs["web-0"]}
+    by_pod = k.get("log:application:{namespace: shop, name: web-0}")
+    assert refs(by_pod.goals) == {mission.logs["web-0"]}
+    with pytest.raises(StartNotFoundError):
+        k.get('log:application:{kubernetes_namespace_name="shop",kubernetes_pod_name="web-9"}')
 
 
 # --- errors -----------------------------------------------------------------------------

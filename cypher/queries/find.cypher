@@ -3,7 +3,8 @@
 // $cluster, $namespace: a value, or null for any;
 // $selectors: [[[{key, value, label}]]]: an object matches when, for some selector,
 //   every condition has an alternative that holds: property `key` equals `value`, or
-//   `label` ("k=v") is an entry of the object's `labels` list ("" where unused);
+//   `label` ("k=v") is an entry of the object's `labels` list, or `raw` ("k=v") one of
+//   its back-end `raw_labels` ("" where unused);
 // $since, $until: datetimes: reported as in_window rather than filtered, so that a miss
 //   can say what lies outside the window; $limit: objects (one more tells of a cut).
 MATCH (n:Object)
@@ -11,7 +12,8 @@ WHERE n.class = $class AND n.domain = $domain
   AND ($cluster IS NULL OR n.cluster = $cluster)
   AND ($namespace IS NULL OR n.namespace = $namespace)
   AND any(selector IN $selectors WHERE all(condition IN selector WHERE any(alt IN condition
-        WHERE n[alt.key] = alt.value OR alt.label IN coalesce(n.labels, []))))
+        WHERE n[alt.key] = alt.value OR alt.label IN coalesce(n.labels, [])
+              OR alt.raw IN coalesce(n.raw_labels, []))))
 WITH n, n.first_seen <= $until AND (n.deleted_at IS NULL OR n.deleted_at >= $since) AS in_window
 ORDER BY in_window DESC, n.ref
 LIMIT $limit + 1
