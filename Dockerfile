@@ -15,11 +15,11 @@ COPY korrel8/ korrel8/
 COPY ingest/ ingest/
 COPY cypher/ cypher/
 
-# The exact versions CI tests (constraints.txt). The package does not hold every file korrel8
-# reads (cypher/ lies outside its packages, beside them is where korrel8 looks for it), so the
-# source trees are copied over the installed packages: that adds cypher/ and any data file
-# pyproject.toml leaves out; -n never replaces an installed file. The smoke test fails the
-# build if a file is still missing.
+# The exact versions CI tests (constraints.txt). The wheel holds cypher/ under
+# share/korrel8/cypher; the source trees are still copied beside the installed packages
+# (-n never replaces an installed file), where korrel8 looks first, so that a data file
+# pyproject.toml might leave out is there too. The smoke test fails the build if a file is
+# missing.
 RUN pip install -c constraints.txt . \
  && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && cp -rn korrel8 ingest cypher "$site/" \

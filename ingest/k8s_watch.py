@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,6 +62,7 @@ class ClusterWatch:
         interval_seconds: float = 300.0,
         watch_seconds: int = WATCH_SECONDS,
         flush_seconds: float = 0.2,
+        on_write: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.conn = conn
@@ -70,6 +71,7 @@ class ClusterWatch:
         self.interval_seconds = interval_seconds
         self.watch_seconds = watch_seconds
         self.flush_seconds = flush_seconds
+        self.on_write = on_write  # called after each write, e.g. to schedule the rules
         self.events: Counter[str] = Counter()  # class -> changes written
         self.relists: Counter[str] = Counter()  # class -> complete listings after the first
         self._listed = list(listed)
@@ -226,6 +228,8 @@ class ClusterWatch:
                         self.store.upsert_nodes(c.row for c in run if c.row is not None)
                     else:
                         mark_deleted(self.store, (c.ref for c in run))
+                    if self.on_write is not None:
+                        self.on_write()
                     break
                 except Korrel8Error as exc:
                     attempt += 1

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from korrel8 import statements
+from korrel8.errors import Korrel8Error, StoreUnavailableError
 from korrel8.model import Class, Domain
 from korrel8.rule_compiler import Compiled, compile_rule
 from korrel8.rules import Rule
@@ -104,14 +105,32 @@ def _record(store: Store, compiled: Compiled, now: datetime, edges: int) -> None
     )
 
 
+def close_retired(store: Store, enabled: Iterable[str], now: datetime | None = None) -> int:
+    """Close the open edges of rules not in ``enabled``; how many were closed."""
+    return _one(
+        store,
+        statements.load("store/close_retired"),
+        {"rules": list(enabled), "now": now or utcnow(), "batch": store.batch_size},
+        "closed",
+    )
+
+
 def apply(
     store: Store,
     rules: Iterable[Rule],
     *,
     full: bool = False,
     progress: Callable[[RuleRun], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    errors: list[str] | None = None,
 ) -> list[RuleRun]:
-    """Apply every enabled rule: incrementally where it ran before, unless ``full``."""
+    """Apply every enabled rule: incrementally where it ran before, unless ``full``.
+
+    A full run also closes the edges of rules no longer enabled. ``should_stop`` is asked
+    between two rules. With ``errors``, a rule that fails is reported there and the
+    others still run (Neo4j unreachable still raises); without it, the first failure
+    raises.
+    """
     enabled = [r for r in rules if r.enabled]
     previous = {} if full else last_runs(store, (r.name for r in enabled))
     # One start for every rule, taken before the changes are read once for all of them:
@@ -121,9 +140,23 @@ def apply(
     changed = None
     if previous:
         changed = changed_classes(store, min(previous.values()) - OVERLAP)
+    if full:
+        closed = close_retired(store, (r.name for r in enabled), now)
+        if closed:
+            log.info("closed %d edges of rules no longer enabled", closed)
     runs = []
     for rule in enabled:
-        run = run_rule(store, compile_rule(rule), previous.get(rule.name), now, changed)
+        if should_stop is not None and should_stop():
+            break
+        try:
+            run = run_rule(store, compile_rule(rule), previous.get(rule.name), now, changed)
+        except StoreUnavailableError:
+            raise
+        except Korrel8Error as exc:
+            if errors is None:
+                raise
+            errors.append(f"rule {rule.name} ({rule.origin}): {exc}")
+            continue
         log.debug("rule %s: %s", rule.name, run)
         if progress is not None:
             progress(run)

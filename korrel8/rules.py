@@ -180,6 +180,8 @@ def _check(rule: Rule) -> None:
                 raise ValueError(f"{side}: classes of one domain only, got {sorted(domains)}")
     if not (rule.same or rule.join or rule.where):
         raise ValueError("a rule needs a condition: same, join or where")
+    if rule.reverse_enabled is not None and rule.reverse is None:
+        raise ValueError("reverse_enabled without reverse: name the reverse verb")
 
 
 def _line_of(node: yaml.Node, index: int) -> int:

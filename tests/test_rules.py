@@ -185,6 +185,28 @@ def test_disabled_rules_do_not_run_until_enabled(store: Store) -> None:
         rules.load(enable=["node-podz"])
 
 
+def test_hub_reverses_are_off_and_their_edges_close_when_switched_off(store: Store) -> None:
+    """pod-configmap's reverse fans out from a shared ConfigMap (kube-root-ca.crt is in
+    every pod): off by default. Edges a rule made close once it is off, at the next full
+    run, so that searches stop following them."""
+    on = rules.load(enable=["pod-configmap-reverse"])
+    assert not BY_NAME["pod-configmap-reverse"].enabled and BY_NAME["pod-configmap"].enabled
+    shared = "kube-root-ca.crt"
+    pod = example_node(
+        Class.parse("k8s:Pod"), {"namespace": "shop", "name": "web-1", "configmap_names": [shared]}
+    )
+    cm = example_node(Class.parse("k8s:ConfigMap"), {"namespace": "shop", "name": shared})
+    store.upsert_nodes([pod, cm])
+    rule_runner.apply(store, on, full=True)
+    assert edges(store)[(cm.ref, "CONFIGURES", pod.ref)].get("valid_to") is None
+
+    rule_runner.apply(store, ALL, full=True)
+
+    after = edges(store)
+    assert after[(cm.ref, "CONFIGURES", pod.ref)]["valid_to"] is not None
+    assert after[(pod.ref, "USES_CONFIG", cm.ref)].get("valid_to") is None
+
+
 def write(tmp_path: Path, text: str) -> Path:
     d = tmp_path / "rules"
     d.mkdir(exist_ok=True)
@@ -221,8 +243,13 @@ rules:
             "start: k8s:Pod\n    goal: k8s:Node\n    verb: X",
             r"mine.yaml:7: rule broken: .*condition",
         ),
+        (
+            "start: k8s:Pod\n    goal: k8s:Node\n    verb: X\n    same: [cluster]\n"
+            "    reverse_enabled: true",
+            r"mine.yaml:7: rule broken: .*reverse_enabled without reverse",
+        ),
     ],
-    ids=["unknown-class", "bad-verb", "injection", "no-condition"],
+    ids=["unknown-class", "bad-verb", "injection", "no-condition", "reverse-enabled-alone"],
 )
 def test_bad_rules_name_file_rule_and_line(tmp_path: Path, second: str, message: str) -> None:
     d = write(tmp_path, GOOD + f"  - name: broken\n    {second}\n")

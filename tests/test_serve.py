@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,8 +64,9 @@ def running(store: Store) -> Iterator[Callable[[Settings], Service]]:
     started: list[Service] = []
 
     def start(settings: Settings) -> Service:
-        jobs, _ = source_jobs(settings, store)
-        service = Service(settings, store, rules.load(), jobs)
+        dirty = threading.Event()
+        jobs, _ = source_jobs(settings, store, on_change=dirty.set)
+        service = Service(settings, store, rules.load(), jobs, dirty)
         started.append(service)
         service.start()
         return service
@@ -169,6 +171,7 @@ def test_two_sources_on_one_second_intervals(
     assert metric(text, "korrel8_source_objects", source="alertmanager", cluster="c1") == 1
     assert metric(text, "korrel8_rule_edges", rule="alert-pod") is not None
     assert metric(text, "korrel8_graph_nodes", **{"class": "Pod"}) == 1
+    assert requests.get(f"{url}/livez", timeout=5).status_code == 200
     assert requests.get(f"{url}/other", timeout=5).status_code == 404
 
 

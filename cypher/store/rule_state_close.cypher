@@ -1,9 +1,11 @@
 // End an incremental rule run: close the edges of rule $rule (type $verb) at the nodes
 // changed since $since that the run did not refresh (it refreshed every edge of those
 // nodes that still holds, on either side), and record the run ($now, $edges).
+// A node changed after $now (during the run) is left to the next run, which sees it:
+// the run did not look at it, so its edges' last_seen says nothing.
 // -> [{closed}]. One text for every rule, so it is planned once, and one round trip.
 OPTIONAL MATCH (n:Object)-[r]-()
-WHERE n.changed_at >= $since AND type(r) = $verb AND r.rule = $rule
+WHERE n.changed_at >= $since AND n.changed_at <= $now AND type(r) = $verb AND r.rule = $rule
   AND r.valid_to IS NULL AND r.last_seen < $now
 WITH DISTINCT r
 SET r.valid_to = $now

@@ -68,12 +68,13 @@ def serve(
         raise typer.Exit(code=1) from exc
     try:
         store.apply_schema()
-        jobs, skipped = source_jobs(settings, store)
+        dirty = threading.Event()  # the watches set it when they write: the rules run
+        jobs, skipped = source_jobs(settings, store, on_change=dirty.set)
         for line in skipped:
             log.info("not ingested: %s", line)
         if not jobs:
             raise typer.Exit(code=_nothing_to_do())
-        service = Service(settings, store, rule_set, jobs)
+        service = Service(settings, store, rule_set, jobs, dirty)
         try:
             service.start()
         except OSError as exc:  # the port is taken

@@ -1,4 +1,5 @@
-"""The HTTP side of ``korrel8 serve``: GET /healthz (JSON; 200 or 503) and GET /metrics
+"""The HTTP side of ``korrel8 serve``: GET /healthz (JSON; 200, or 503 while Neo4j does
+not answer or korrel8 stops), GET /livez (200 while the process serves) and GET /metrics
 (Prometheus text format). Nothing else is served."""
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             ok, body = self.server.telemetry.health()
             self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
+        elif path == "/livez":  # the process answers: for a liveness probe, which must not
+            # restart korrel8 while Neo4j is down (a restart would not bring it back)
+            self._send(200, b"ok\n", "text/plain")
         elif path == "/metrics":
             self._send(200, self.server.telemetry.metrics(), CONTENT_TYPE_LATEST)
         else:
-            self._send(404, b"not found: try /healthz or /metrics\n", "text/plain")
+            self._send(404, b"not found: try /healthz, /livez or /metrics\n", "text/plain")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

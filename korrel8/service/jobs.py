@@ -45,10 +45,18 @@ class KubernetesJob:
     """One kubeconfig context: listed on the first run, then watched (the default) or
     relisted on every run. A watch keeps itself current; later runs report what it wrote."""
 
-    def __init__(self, settings: Settings, store: Store, context: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        context: str,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.context = context
+        self.on_change = on_change  # the watch calls it after each write
+        self._stopped = False
         self._watch: ClusterWatch | None = None
         self._conn: Connection | None = None
         self._reported: Counter[str] = Counter()
@@ -57,6 +65,8 @@ class KubernetesJob:
     def run(self) -> list[Summary]:
         k8s = self.settings.sources.kubernetes
         with self._lock:
+            if self._stopped:
+                return []
             if self._watch is not None:
                 return [self._watched()]
             conn = connect(k8s, self.context, Retry())
@@ -71,15 +81,15 @@ class KubernetesJob:
             self._conn = conn
             self._watch = ClusterWatch(
                 self.store, conn, result.summary.cluster, result.kinds, k8s.page_size,
-                k8s.interval_seconds,
+                k8s.interval_seconds, on_write=self.on_change,
             )  # fmt: skip
             self._watch.start()
             return [result.summary]
 
     def _watched(self) -> Summary:
-        """The changes the watch wrote since the last report."""
+        """The changes the watch wrote since the last report. No flush: with Neo4j down
+        the watch's writer retries until stopped, and this must not wait for it."""
         assert self._watch is not None
-        self._watch.flush()
         now = Counter(self._watch.events)
         summary = Summary("kubernetes", self._watch.cluster, objects=now - self._reported)
         self._reported = now
@@ -87,6 +97,7 @@ class KubernetesJob:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             if self._watch is not None:
                 self._watch.stop()
                 self._watch = None
@@ -103,8 +114,11 @@ def kubernetes_available(settings: Settings) -> bool:
     return kubeconfig_path(k8s) is not None or "KUBERNETES_SERVICE_HOST" in os.environ
 
 
-def source_jobs(settings: Settings, store: Store) -> tuple[list[SourceJob], list[str]]:
-    """The jobs to schedule, and a line for each source left out (and why)."""
+def source_jobs(
+    settings: Settings, store: Store, on_change: Callable[[], None] | None = None
+) -> tuple[list[SourceJob], list[str]]:
+    """The jobs to schedule, and a line for each source left out (and why).
+    ``on_change`` is called whenever a Kubernetes watch writes changes."""
     src = settings.sources
     jobs: list[SourceJob] = []
     skipped: list[str] = []
@@ -117,7 +131,7 @@ def source_jobs(settings: Settings, store: Store) -> tuple[list[SourceJob], list
         if len(names) == 1:
             src = align_clusters(settings, names[0])
         for context in names:
-            job = KubernetesJob(settings, store, context)
+            job = KubernetesJob(settings, store, context, on_change)
             jobs.append(
                 SourceJob("kubernetes", context, src.kubernetes.interval_seconds, job.run, job.stop)
             )

@@ -7,8 +7,8 @@ The rules run in a thread of their own rather than inside the ingest jobs, so th
 rule run never delays an ingest: ingests that finish while the rules run are served by
 one more incremental run right after (it sees every change since the previous one).
 
-Stopping (``stop``) lets the running jobs finish their current step: an ingest finishes
-its batch, the rules stop between two rules. Every batch is its own transaction and a
+Stopping (``stop``) stops the watches, lets a running ingest finish its run, and stops
+the rules between two rules. Every batch is its own transaction and a
 rule's state is written only after the rule completed, so nothing is left half-written:
 the next start resumes from the last completed rule run.
 """
@@ -57,8 +57,15 @@ class Run:
 
 class Service:
     def __init__(
-        self, settings: Settings, store: Store, rules: Sequence[Rule], jobs: Sequence[SourceJob]
+        self,
+        settings: Settings,
+        store: Store,
+        rules: Sequence[Rule],
+        jobs: Sequence[SourceJob],
+        dirty: threading.Event | None = None,
     ) -> None:
+        """``dirty`` is set by whatever writes outside the scheduled runs (the Kubernetes
+        watches, through source_jobs' on_change): the rules then run."""
         self.settings = settings
         self.store = store
         self.rules = [r for r in rules if r.enabled]
@@ -67,7 +74,7 @@ class Service:
         self.runs: deque[Run] = deque(maxlen=1000)
         self.rule_applications = 0
         self._stopping = threading.Event()
-        self._dirty = threading.Event()  # something was written since the rules last ran
+        self._dirty = dirty or threading.Event()  # written to since the rules last ran
         self._rules_thread = threading.Thread(target=self._rules_loop, name="korrel8-rules",
                                               daemon=True)  # fmt: skip
         self.http: StatusServer | None = None
@@ -84,6 +91,10 @@ class Service:
 
     def start(self) -> None:
         serve = self.settings.serve
+        # Edges of rules switched off since the last start stop counting now.
+        closed = rule_runner.close_retired(self.store, (r.name for r in self.rules))
+        if closed:
+            log.info("closed %d edges of rules no longer enabled", closed)
         self.http = StatusServer(serve.host, serve.port, self.telemetry)
         self.http.start()
         now = datetime.now(UTC)
@@ -108,15 +119,16 @@ class Service:
         """Finish the running steps, stop the watches and the HTTP server."""
         self._stopping.set()
         self.telemetry.stopping = True
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
-        if self._rules_thread.is_alive():
-            self._rules_thread.join()
+        # Watches first: their writer retries while Neo4j is down, until told to stop.
         for job in self.jobs:
             try:
                 job.stop()
             except Exception as exc:  # one job's cleanup must not keep the others running
                 log.warning("%s: stopping failed: %s", job.id, exc)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self._rules_thread.is_alive():
+            self._rules_thread.join()
         if self.http is not None:
             self.http.stop()
 
@@ -133,8 +145,8 @@ class Service:
         summaries = []
         error = None
         try:
-            summaries = job.run()
-            self.telemetry.neo4j(True)
+            summaries = job.run()  # Neo4j's state is the graph job's to tell: a run that
+            # failed at its source never reached Neo4j
         except StoreUnavailableError as exc:
             self.telemetry.neo4j(False)
             error = str(exc)
@@ -142,7 +154,8 @@ class Service:
             error = str(exc)
         except Exception as exc:  # a bug must not end the job's schedule: report, go on
             log.exception("%s: unexpected failure", job.id)
-            error = f"unexpected failure: {exc!r}"
+            # Only the type for /healthz: an unforeseen message might hold a credential.
+            error = f"unexpected failure ({type(exc).__name__}; see the log)"
         ended = time.monotonic()
         ok = error is None and not any(s.errors for s in summaries)
         self.runs.append(Run(job.id, started, ended, ok))
@@ -162,13 +175,15 @@ class Service:
     def apply_rules(self) -> None:
         """Every enabled rule, incrementally; between two rules, a stop is honoured."""
         started = time.monotonic()
-        runs = []
+        runs: list[rule_runner.RuleRun] = []
+        errors: list[str] = []
         try:
-            for rule in self.rules:
-                if self.stopping:
-                    log.info("stopping: the remaining rules run at the next start")
-                    break
-                runs += rule_runner.apply(self.store, [rule])
+            # One failing rule is reported and the others still run (errors=...).
+            runs = rule_runner.apply(
+                self.store, self.rules, should_stop=lambda: self.stopping, errors=errors
+            )
+            if self.stopping and len(runs) < len(self.rules):
+                log.info("stopping: the remaining rules run at the next start")
         except StoreUnavailableError as exc:
             self.telemetry.neo4j(False)
             self._dirty.set()  # not applied: try again
@@ -178,6 +193,8 @@ class Service:
             log.error("applying the rules failed: %s", exc)
         except Exception:  # a bug must not end the rules thread: report, go on
             log.exception("applying the rules failed")
+        for line in errors:
+            log.error("%s", line)
         self.rule_applications += 1
         self.telemetry.rules_run(runs, time.monotonic() - started)
 

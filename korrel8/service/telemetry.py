@@ -151,12 +151,13 @@ class Telemetry:
             self.graph_edges.labels(rel).set(n)
 
     def neo4j(self, ok: bool) -> None:
-        if ok != self.neo4j_ok:
+        with self._lock:  # several jobs may see the change at once: log it once
+            changed, self.neo4j_ok = ok != self.neo4j_ok, ok
+        if changed:
             if ok:
                 log.info("Neo4j answers again")
             else:
                 log.error("Neo4j does not answer; ingest runs fail until it is back")
-        self.neo4j_ok = ok
         self.neo4j_up.set(1 if ok else 0)
 
     # -- reporting ---------------------------------------------------------------------
