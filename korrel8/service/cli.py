@@ -20,8 +20,6 @@ import typer
 from korrel8 import labels, rules
 from korrel8.config import load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.service.jobs import source_jobs
-from korrel8.service.service import Service
 from korrel8.store import Store
 
 log = logging.getLogger("korrel8.serve")
@@ -47,6 +45,10 @@ def serve(
 ) -> None:
     """Ingest every configured source on its interval, apply the rules after each ingest,
     and answer /healthz and /metrics, until SIGTERM or Ctrl-C."""
+    # Here, not at the top: every other korrel8 command would import APScheduler too.
+    from korrel8.service.jobs import source_jobs
+    from korrel8.service.service import Service
+
     # The main callback configured WARNING (or DEBUG for -v); a service logs more.
     level = min(logging.getLevelNamesMapping()[log_level.value.upper()],
                 logging.getLogger().getEffectiveLevel())  # fmt: skip

@@ -47,7 +47,8 @@ logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 @dataclass(frozen=True)
 class Run:
-    """One finished ingest run, for /healthz and tests: monotonic start and end."""
+    """One finished ingest run (monotonic start and end): the recent ones are kept in
+    ``Service.runs``, to see how runs were spaced when debugging and in tests."""
 
     job: str
     started: float
