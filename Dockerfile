@@ -24,8 +24,8 @@ RUN pip install -c constraints.txt . \
  && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
  && cp -rn korrel8 ingest cypher "$site/" \
  && cd / \
- && python -c "from korrel8 import rules, statements; from korrel8.render import html; \
-from ingest.k8s_kinds import builtin_kinds; statements.load_many('schema'); rules.load(); \
+ && python -c "from korrel8 import rules; from korrel8.graph import statements; from korrel8.render import html; \
+from ingest.k8s.kinds import builtin_kinds; statements.load_many('schema'); rules.load(); \
 builtin_kinds(); html.library_version()" \
  && korrel8 --help >/dev/null \
  && rm -rf /src

@@ -33,10 +33,10 @@ from rich.table import Table
 
 from bench.neo4j import bench_store, clear
 from korrel8.correlate import Korrel8
+from korrel8.graph.rows import EdgeRow, NodeRow
+from korrel8.graph.store import Store
 from korrel8.model import Class, ref
 from korrel8.querygen import logql_selector, promql_selector
-from korrel8.rows import EdgeRow, NodeRow
-from korrel8.store import Store
 
 console = Console()
 

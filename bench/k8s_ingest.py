@@ -40,7 +40,7 @@ from rich.table import Table
 from bench.neo4j import bench_settings, clear
 from korrel8.cluster_gen import apply, cluster
 from korrel8.config import KubernetesSettings, Settings
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 console = Console()
 
@@ -77,7 +77,7 @@ def fill(kubeconfig: Path, pods: int, seed: int, workers: int) -> tuple[int, flo
 
 def child(kubeconfig: Path, page_size: int) -> None:
     """In the child process: list twice, print one JSON line of figures."""
-    from ingest.k8s import ingest_once  # imported here: its memory is the child's
+    from ingest.k8s.sync import ingest_once  # imported here: its memory is the child's
 
     settings = Settings(
         neo4j_uri=os.environ["BENCH_CHILD_NEO4J_URI"],

@@ -14,9 +14,9 @@ from pathlib import Path
 from pydantic import SecretStr
 from rich.console import Console
 
-from korrel8 import localdb
 from korrel8.config import LocalNeo4jSettings, Settings
-from korrel8.store import Store
+from korrel8.graph import localdb
+from korrel8.graph.store import Store
 from tests.servers.common import free_port
 
 console = Console()

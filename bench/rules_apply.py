@@ -30,12 +30,13 @@ from rich.table import Table
 
 from bench.neo4j import bench_store, clear
 from ingest import logs
-from ingest.k8s_kinds import KindSpec, builtin_kinds
-from ingest.k8s_rows import to_row
-from korrel8 import rule_runner, rules
+from ingest.k8s.kinds import KindSpec, builtin_kinds
+from ingest.k8s.rows import to_row
+from korrel8 import rules
 from korrel8.cluster_gen import cluster
-from korrel8.rows import NodeRow
-from korrel8.store import Store, utcnow
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store, utcnow
+from korrel8.rules import runner as rule_runner
 
 console = Console()
 CLUSTER = "bench"

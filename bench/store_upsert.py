@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.neo4j import bench_store, clear
-from korrel8.rows import EdgeRow, NodeRow
-from korrel8.store import Store, batched, utcnow
+from korrel8.graph.rows import EdgeRow, NodeRow
+from korrel8.graph.store import Store, batched, utcnow
 
 console = Console()
 

@@ -44,10 +44,10 @@ from ingest.metrics import label_properties, raw_label_list
 from ingest.summary import Summary
 from korrel8.config import HttpSourceSettings
 from korrel8.errors import ConfigError, SourceError
+from korrel8.graph.rows import NODE_FIELDS, NODE_META, NodeRow, PropertyValue
+from korrel8.graph.store import Store, utcnow
 from korrel8.labels import normalize
 from korrel8.model import Class, ref
-from korrel8.rows import NODE_FIELDS, NODE_META, NodeRow, PropertyValue
-from korrel8.store import Store, utcnow
 
 __all__ = [
     "CLASS",

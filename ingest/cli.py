@@ -1,6 +1,6 @@
 """``korrel8 ingest alerts | metrics | logs | traces``: run one signal ingester.
 
-Mounted by korrel8/cli.py as ``korrel8 ingest``. Each command ingests once with
+Mounted by korrel8/cli/__init__.py as ``korrel8 ingest``. Each command ingests once with
 ``--once``, else every ``interval_seconds`` of its source until interrupted. Progress
 goes to stderr, a summary table to stdout after each run; with ``--once`` the exit code
 is 1 if a source failed (the graph then keeps what it had).
@@ -23,7 +23,7 @@ from ingest.summary import Summary
 from korrel8 import labels
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 __all__ = ["ingest_app"]
 

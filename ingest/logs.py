@@ -39,11 +39,11 @@ from ingest.metrics import label_properties, raw_label_list
 from ingest.summary import Summary
 from korrel8.config import LogStoreSettings
 from korrel8.errors import ConfigError, QueryGenerationError, SourceError
+from korrel8.graph.rows import NodeRow, PropertyValue
+from korrel8.graph.store import Store
 from korrel8.labels import normalize
 from korrel8.model import Class, ref
 from korrel8.querygen import CONTAINER, LOG_CONVENTIONS, NAMESPACE, POD, go_quote, logql_selector
-from korrel8.rows import NodeRow, PropertyValue
-from korrel8.store import Store
 
 __all__ = [
     "LOG_TYPES",

@@ -30,14 +30,14 @@ from pydantic import BaseModel
 
 from ingest.http import HttpSource, connect
 from ingest.summary import Summary
-from korrel8 import identifiers
 from korrel8.config import HttpSourceSettings
 from korrel8.errors import ConfigError, QueryGenerationError, SourceError
+from korrel8.graph import identifiers
+from korrel8.graph.rows import NodeRow, PropertyValue
+from korrel8.graph.store import Store
 from korrel8.labels import normalize
 from korrel8.model import Class, ref
 from korrel8.querygen import KSM_LABELS, go_quote, promql_selector, subject_keys
-from korrel8.rows import NodeRow, PropertyValue
-from korrel8.store import Store
 
 __all__ = [
     "CLASS",
@@ -118,7 +118,7 @@ def label_properties(canonical: Mapping[str, str]) -> dict[str, PropertyValue]:
     """Canonical labels as node properties; keys a property cannot hold are left out.
 
     ``k8s.pod.label.app.kubernetes.io/name`` has a ``/``, which Cypher property keys may
-    not (korrel8/identifiers.py); such labels stay available in ``raw_labels``.
+    not (korrel8/graph/identifiers.py); such labels stay available in ``raw_labels``.
     """
     return {
         key: value

@@ -28,8 +28,8 @@ objects); an object found twice (a pod in ``core/pods.yaml`` and ``pods/<pod>/``
 once. Secrets in a must-gather are already elided ("N bytes long", secret.go); korrel8 drops
 their data anyway.
 
-How objects become nodes: exactly as the live ingester does (``ingest.k8s_rows.to_row``),
-each matched by its API group and kind to the built-in kinds of ``k8s_kinds.yaml``; core
+How objects become nodes: exactly as the live ingester does (``ingest.k8s.rows.to_row``),
+each matched by its API group and kind to the built-in kinds of ``k8s/kinds.yaml``; core
 ``v1`` Events (what ``kubectl get events`` prints) are converted to ``events.k8s.io/v1``
 the way the API server converts them. A kind with an API group that is not one of
 Kubernetes' own becomes a custom resource; other kinds (Endpoints, Roles...) are skipped, as
@@ -73,13 +73,13 @@ import yaml
 from pydantic import ValidationError
 
 from ingest import alerts
-from ingest.k8s_kinds import KindSpec, builtin_kinds
-from ingest.k8s_rows import SOURCE, to_row
+from ingest.k8s.kinds import KindSpec, builtin_kinds
+from ingest.k8s.rows import SOURCE, to_row
 from ingest.summary import Summary
 from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store, utcnow
 from korrel8.model import get_domain
-from korrel8.rows import NodeRow
-from korrel8.store import Store, utcnow
 
 __all__ = ["check", "cluster_name", "ingest", "iter_alerts", "iter_objects"]
 

@@ -21,7 +21,7 @@ from ingest.summary import Summary
 from korrel8 import labels
 from korrel8.config import load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 __all__ = ["register", "snapshot"]
 

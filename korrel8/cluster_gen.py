@@ -41,7 +41,7 @@ from typing import Any, Literal
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from ingest.k8s_kinds import KindSpec, builtin_kinds
+from ingest.k8s.kinds import KindSpec, builtin_kinds
 
 Obj = dict[str, Any]
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

@@ -79,7 +79,7 @@ class HttpSourceSettings(BaseModel):
 
 
 class KubernetesSettings(BaseModel):
-    """The clusters korrel8 lists; see ingest/k8s.py."""
+    """The clusters korrel8 lists; see ingest/k8s/sync.py."""
 
     enabled: bool = True  # False: `serve` leaves Kubernetes out even where a kubeconfig exists
     kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config, or in-cluster

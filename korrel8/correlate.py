@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from korrel8 import statements
 from korrel8.config import Settings, load_settings
 from korrel8.errors import (
     DepthError,
@@ -35,10 +34,11 @@ from korrel8.errors import (
     StartNotFoundError,
     TimeWindowError,
 )
+from korrel8.graph import statements
+from korrel8.graph.store import Store
 from korrel8.labels import SIGNAL_DOMAINS, normalize
 from korrel8.model import Class, Domain, Query, get_domain, parse_goal
 from korrel8.result import Node, Result, Statement, assemble, plain, time_value
-from korrel8.store import Store
 
 __all__ = [
     "DEFAULT_DEPTH",

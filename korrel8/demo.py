@@ -35,15 +35,17 @@ from rich.table import Table
 
 from ingest import alerts, logs
 from ingest import snapshot as snapshot_ingest
-from ingest.k8s_rows import SOURCE as K8S_SOURCE
-from korrel8 import cluster_gen, labels, localdb, rule_runner, rules, statements
+from ingest.k8s.rows import SOURCE as K8S_SOURCE
+from korrel8 import cluster_gen, labels, rules
 from korrel8.cluster_gen import Workload
 from korrel8.config import LogStoreSettings, Settings
 from korrel8.correlate import Korrel8
 from korrel8.errors import Korrel8Error
+from korrel8.graph import localdb, statements
+from korrel8.graph.store import Store
 from korrel8.result import Node, Result
 from korrel8.result import Path as ResultPath
-from korrel8.store import Store
+from korrel8.rules import runner as rule_runner
 
 __all__ = [
     "CLUSTER",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from korrel8.rows import EdgeRow, NodeRow
-from korrel8.store import Store
+from korrel8.graph.rows import EdgeRow, NodeRow
+from korrel8.graph.store import Store
 
 
 def node(

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from ingest import alerts
 from ingest.cli import ingest_app
 from korrel8.config import HttpSourceSettings
+from korrel8.graph.store import Store, utcnow
 from korrel8.model import Query
-from korrel8.store import Store, utcnow
 from tests.graph import nodes
 from tests.servers.common import free_port
 from tests.servers.faulty_http import FaultyServer

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from korrel8.cli import app
-from korrel8.store import Store
+from korrel8.graph.store import Store
 from tests.servers.common import free_port
 from tests.servers.neo4j import Neo4jServer
 from tests.test_demo import mounting_pods

@@ -9,7 +9,7 @@ import pytest
 
 from korrel8.config import load_settings
 from korrel8.errors import ConfigError, StoreUnavailableError
-from korrel8.store import resolve_target
+from korrel8.graph.store import resolve_target
 
 ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "KORREL8_CONFIG")
 

@@ -18,6 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from korrel8.cli.query import register
 from korrel8.correlate import Korrel8, make_window
 from korrel8.errors import (
     DepthError,
@@ -27,11 +28,10 @@ from korrel8.errors import (
     TimeWindowError,
     UnknownClassError,
 )
+from korrel8.graph.rows import EdgeRow, NodeRow
+from korrel8.graph.store import Store
 from korrel8.model import Class, ref
-from korrel8.query_cli import register
 from korrel8.querygen import logql_selector, promql_selector
-from korrel8.rows import EdgeRow, NodeRow
-from korrel8.store import Store
 from tests.servers.neo4j import Neo4jServer
 
 CLUSTER = "c1"

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from korrel8 import demo
 from korrel8.cli import app
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store
 from korrel8.model import Class, ref
-from korrel8.rows import NodeRow
-from korrel8.store import Store
 from tests.servers.common import free_port
 from tests.servers.neo4j import Neo4jServer
 

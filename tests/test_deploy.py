@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client as k8s
 from pydantic import BaseModel, SecretStr
 
-from ingest.k8s_kinds import builtin_kinds
+from ingest.k8s.kinds import builtin_kinds
 from korrel8.config import CONFIG_ENV, ServeSettings, Settings
 from korrel8.service.httpd import StatusServer
 from korrel8.service.telemetry import Telemetry

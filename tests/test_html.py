@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from korrel8.correlate import Korrel8
-from korrel8.store import Store
+from korrel8.graph.store import Store
 from tests.servers.common import unavailable
 from tests.test_correlate import build_mission
 

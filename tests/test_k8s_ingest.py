@@ -20,16 +20,16 @@ from kubernetes import client as k8s
 from typer import Typer
 from typer.testing import CliRunner
 
-from ingest.k8s import ClusterResult, cluster_name, ingest_cluster, kinds_to_list
-from ingest.k8s_api import Retry, connect
-from ingest.k8s_cli import k8s as k8s_command
-from ingest.k8s_kinds import KindSpec, builtin_kinds, discover
-from ingest.k8s_watch import ClusterWatch, run
+from ingest.k8s.api import Retry, connect
+from ingest.k8s.cli import k8s as k8s_command
+from ingest.k8s.kinds import KindSpec, builtin_kinds, discover
+from ingest.k8s.sync import ClusterResult, cluster_name, ingest_cluster, kinds_to_list
+from ingest.k8s.watch import ClusterWatch, run
 from korrel8 import cluster_gen
 from korrel8.config import KubernetesSettings, SourcesSettings
+from korrel8.graph.rows import EdgeRow
+from korrel8.graph.store import Store
 from korrel8.model import Class, ref
-from korrel8.rows import EdgeRow
-from korrel8.store import Store
 from tests.graph import edges, nodes
 from tests.servers.faulty_proxy import FaultyProxy
 from tests.servers.kube import KubeServer, rest

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from korrel8 import localdb
 from korrel8.config import LocalNeo4jSettings, Settings
 from korrel8.errors import LauncherError
-from korrel8.store import Store
+from korrel8.graph import localdb
+from korrel8.graph.store import Store
 from tests.graph import node, nodes
 from tests.servers.common import unavailable
 from tests.servers.neo4j import local_settings

@@ -8,9 +8,9 @@ import pytest
 
 from ingest import logs
 from korrel8.config import LogStoreSettings
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store
 from korrel8.model import Query, ref
-from korrel8.rows import NodeRow
-from korrel8.store import Store
 from tests.graph import nodes
 from tests.servers.common import free_port
 from tests.servers.faulty_http import FaultyServer
@@ -19,7 +19,7 @@ from tests.servers.faulty_http import FaultyServer
 def k8s_object(
     kind: str, namespace: str | None, name: str, cluster: str = "c1", **props: Any
 ) -> NodeRow:
-    """A node of the shape the Kubernetes ingester (ingest/k8s_rows.py) writes: the one
+    """A node of the shape the Kubernetes ingester (ingest/k8s/rows.py) writes: the one
     place these tests assume it. Pods carry ``containers``; every object its canonical
     namespace and name keys."""
     name_key = {"Pod": "k8s.pod.name", "Service": "k8s.service.name"}[kind]

@@ -10,8 +10,8 @@ import pytest
 from ingest import metrics
 from ingest.http import connect
 from korrel8.config import HttpSourceSettings
+from korrel8.graph.store import Store
 from korrel8.model import Query
-from korrel8.store import Store
 from tests.graph import nodes
 from tests.servers.common import free_port
 from tests.servers.faulty_http import FaultyServer

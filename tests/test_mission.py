@@ -28,13 +28,14 @@ import yaml
 from kubernetes import client as k8s
 
 from ingest import alerts, logs
-from ingest.k8s import ingest_once
-from korrel8 import rule_runner, rules
+from ingest.k8s.sync import ingest_once
+from korrel8 import rules
 from korrel8.config import KubernetesSettings, LogStoreSettings, Settings, SourcesSettings
 from korrel8.correlate import Korrel8
 from korrel8.errors import StartNotFoundError
+from korrel8.graph.store import Store
 from korrel8.result import Result
-from korrel8.store import Store
+from korrel8.rules import runner as rule_runner
 from tests.servers.kube import KubeServer, rest
 from tests.servers.prom import PromStack, wait_until
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from korrel8 import statements
+from korrel8.graph import statements
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_the_wheel_holds_every_cypher_file_and_data_file(tmp_path: Path) -> None
     assert missing == []
     # Package data the code reads beside its modules.
     for pattern in ("korrel8/*.yaml", "ingest/*.yaml", "korrel8/schemas/*.json",
-                    "korrel8/render/assets/*", "korrel8/launcher/pom.xml"):  # fmt: skip
+                    "korrel8/render/assets/*", "korrel8/graph/launcher/pom.xml"):  # fmt: skip
         for path in ROOT.glob(pattern):
             assert str(path.relative_to(ROOT)) in names, path
 

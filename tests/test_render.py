@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from korrel8.correlate import Korrel8
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store
 from korrel8.render.graphml import NS
 from korrel8.result import Result
-from korrel8.rows import NodeRow
-from korrel8.store import Store
 from tests.servers.common import unavailable
 from tests.test_correlate import CLUSTER, Mission, build_mission
 from tests.test_correlate import NS as NAMESPACE
@@ -48,7 +48,7 @@ def result(store: Store) -> tuple[Result, Mission]:
         }
     )
     store.upsert_nodes([nasty])
-    from korrel8.rows import EdgeRow
+    from korrel8.graph.rows import EdgeRow
 
     store.upsert_edges(
         [EdgeRow(start=mission.pods["web-0"], goal=nasty.ref, type="LOGS", rule='odd "rule" |x|')]

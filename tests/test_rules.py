@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from korrel8 import rule_runner, rules
+from korrel8 import rules
 from korrel8.cli import app
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store, utcnow
 from korrel8.model import Class, ref
-from korrel8.rows import NodeRow
-from korrel8.rule_compiler import compile_rule
-from korrel8.rule_graph import to_dot, to_mermaid
-from korrel8.store import Store, utcnow
+from korrel8.rules import runner as rule_runner
+from korrel8.rules.compiler import compile_rule
+from korrel8.rules.graph import to_dot, to_mermaid
 from tests.graph import edges, nodes
 from tests.servers.neo4j import Neo4jServer
 
@@ -348,6 +349,6 @@ def test_discovery_proposes_a_rule_for_a_ref_field(
 
 
 def discovery_names(store: Store, loaded: list[rules.Rule]) -> set[str]:
-    from korrel8.discover import discover
+    from korrel8.rules.discover import discover
 
     return {p.rule.name for p in discover(store, loaded)}

@@ -21,8 +21,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.k8s_kinds import builtin_kinds
-from ingest.k8s_rows import to_row
+from ingest.k8s.kinds import builtin_kinds
+from ingest.k8s.rows import to_row
 from korrel8 import rules
 from korrel8.config import (
     KubernetesSettings,
@@ -30,9 +30,9 @@ from korrel8.config import (
     Settings,
     SourcesSettings,
 )
+from korrel8.graph.store import Store
 from korrel8.service.jobs import source_jobs
 from korrel8.service.service import Run, Service
-from korrel8.store import Store
 from tests.servers.common import free_port
 from tests.servers.faulty_http import SLOW_SECONDS, FaultyServer
 from tests.servers.kube import KubeServer, rest

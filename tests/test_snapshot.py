@@ -19,13 +19,13 @@ from typer import Typer
 from typer.testing import CliRunner
 
 from ingest import alerts
-from ingest.k8s_kinds import builtin_kinds
+from ingest.k8s.kinds import builtin_kinds
 from ingest.snapshot import cluster_name, ingest, iter_alerts, iter_objects
 from ingest.snapshot_cli import register
 from korrel8 import cluster_gen
 from korrel8.errors import SnapshotError, SnapshotFormatError
+from korrel8.graph.store import Store
 from korrel8.model import ref
-from korrel8.store import Store
 from tests.graph import node, nodes
 from tests.servers.neo4j import Neo4jServer
 

@@ -14,8 +14,8 @@ from korrel8.errors import (
     Korrel8Error,
     StoreUnavailableError,
 )
-from korrel8.rows import EdgeRow, NodeRow
-from korrel8.store import Store, utcnow
+from korrel8.graph.rows import EdgeRow, NodeRow
+from korrel8.graph.store import Store, utcnow
 from tests.graph import assert_edges, assert_nodes, edge, edges, node, nodes
 from tests.servers.common import free_port
 from tests.servers.neo4j import Neo4jServer

@@ -3,7 +3,7 @@
     python tools/browser_screenshots.py [--out docs/img] [--style cypher/browser/style.grass]
     python tools/browser_screenshots.py --write-style cypher/browser/style.grass
 
-The first form starts a throw-away local Neo4j (korrel8/localdb.py, free ports, a temporary
+The first form starts a throw-away local Neo4j (korrel8/graph/localdb.py, free ports, a temporary
 data directory), loads the demo graph (korrel8/demo.py: the ``shop`` namespace, its
 filling claim's alert, derived log streams, the default rules), deletes the pod ``db-1``
 the way the Kubernetes ingester does (marked, edges closed), then drives the Browser that
@@ -44,11 +44,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from ingest.k8s import mark_deleted
-from korrel8 import demo, localdb
+from ingest.k8s.sync import mark_deleted
+from korrel8 import demo
 from korrel8.browser_style import Rules, complete_style, domain_colours, parse_grass
 from korrel8.config import LocalNeo4jSettings, Settings
-from korrel8.store import Store
+from korrel8.graph import localdb
+from korrel8.graph.store import Store
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, ViewportSize

@@ -20,7 +20,7 @@ import typer
 from korrel8 import labels, rules
 from korrel8.config import load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 log = logging.getLogger("korrel8.serve")
 

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest import alerts, logs, metrics, traces
-from ingest.k8s import cluster_name, ingest_cluster
-from ingest.k8s_api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
-from ingest.k8s_watch import ClusterWatch
+from ingest.k8s.api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
+from ingest.k8s.sync import cluster_name, ingest_cluster
+from ingest.k8s.watch import ClusterWatch
 from ingest.summary import Summary
 from korrel8.config import Settings, SourcesSettings
 from korrel8.errors import Korrel8Error
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -28,14 +28,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from korrel8 import rule_runner
 from korrel8.config import Settings
 from korrel8.errors import Korrel8Error, StoreUnavailableError
+from korrel8.graph.store import Store
 from korrel8.rules import Rule
+from korrel8.rules import runner as rule_runner
 from korrel8.service.httpd import StatusServer
 from korrel8.service.jobs import SourceJob
 from korrel8.service.telemetry import Telemetry
-from korrel8.store import Store
 
 log = logging.getLogger("korrel8.serve")
 # APScheduler warns on every run it skips because the previous one still runs; that is

@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ingest.summary import Summary
-from korrel8.rule_runner import RuleRun
+from korrel8.rules.runner import RuleRun
 
 log = logging.getLogger("korrel8.serve")
 

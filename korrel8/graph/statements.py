@@ -16,7 +16,7 @@ from korrel8.errors import Korrel8Error
 def _cypher_dir() -> Path:
     """``cypher/`` beside the source tree (a checkout, an editable install), else where a
     wheel puts it (pyproject.toml's data-files: ``<prefix>/share/korrel8/cypher``)."""
-    beside = Path(__file__).resolve().parent.parent / "cypher"
+    beside = Path(__file__).resolve().parents[2] / "cypher"
     installed = Path(sys.prefix) / "share" / "korrel8" / "cypher"
     return beside if beside.is_dir() or not installed.is_dir() else installed
 

@@ -25,14 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ingest.k8s import KindResult, ingest_cluster, ingest_once, list_kind, mark_deleted
-from ingest.k8s_api import Connection, Retry, WatchStream, connect, contexts
-from ingest.k8s_kinds import KindSpec
-from ingest.k8s_rows import object_ref, to_row
+from ingest.k8s.api import Connection, Retry, WatchStream, connect, contexts
+from ingest.k8s.kinds import KindSpec
+from ingest.k8s.rows import object_ref, to_row
+from ingest.k8s.sync import KindResult, ingest_cluster, ingest_once, list_kind, mark_deleted
 from korrel8.config import Settings
 from korrel8.errors import Korrel8Error, KubernetesError, KubernetesGoneError
-from korrel8.rows import NodeRow
-from korrel8.store import Store
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store
 
 log = logging.getLogger(__name__)
 

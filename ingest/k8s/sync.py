@@ -4,10 +4,10 @@ stream the objects into the graph, one node per object (see docs/k8s-nodes.md).
     ingest_once(settings, store)          every configured context, once
     ingest_cluster(store, conn, ...)      one cluster: each kind, page by page
     list_kind(store, conn, cluster, spec) one kind: a Store.listing that sweeps when complete
-    watch / relist                        ingest/k8s_watch.py
+    watch / relist                        ingest/k8s/watch.py
 
-The modules around this one: k8s_api (requests, pages, watches, retries), k8s_kinds (which
-kinds: k8s_kinds.yaml plus the custom resources discovery finds), k8s_rows (object to row).
+The modules around this one: api (requests, pages, watches, retries), kinds (which
+kinds: kinds.yaml plus the custom resources discovery finds), rows (object to row).
 
 Each kind is its own listing (``Store.listing(classes=[class])``), so one kind's failure
 never costs another its data: a kind that answers 403 is skipped with one warning, one
@@ -29,7 +29,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Literal
 
-from ingest.k8s_api import (
+from ingest.k8s.api import (
     Connection,
     Page,
     Retry,
@@ -39,10 +39,9 @@ from ingest.k8s_api import (
     list_pages,
     prefetch,
 )
-from ingest.k8s_kinds import KindSpec, builtin_kinds, custom_kinds
-from ingest.k8s_rows import SOURCE, to_row
+from ingest.k8s.kinds import KindSpec, builtin_kinds, custom_kinds
+from ingest.k8s.rows import SOURCE, to_row
 from ingest.summary import Summary
-from korrel8 import statements
 from korrel8.config import KubernetesSettings, Settings
 from korrel8.errors import (
     KubernetesError,
@@ -50,8 +49,9 @@ from korrel8.errors import (
     KubernetesGoneError,
     KubernetesNotFoundError,
 )
-from korrel8.rows import NodeRow
-from korrel8.store import Store, utcnow
+from korrel8.graph import statements
+from korrel8.graph.rows import NodeRow
+from korrel8.graph.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 

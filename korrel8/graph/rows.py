@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from korrel8 import identifiers
+from korrel8.graph import identifiers
 from korrel8.model import Class
 
 Scalar = str | int | float | bool | datetime

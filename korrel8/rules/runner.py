@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from korrel8 import statements
 from korrel8.errors import Korrel8Error, StoreUnavailableError
+from korrel8.graph import statements
+from korrel8.graph.store import Store, utcnow
 from korrel8.model import Class, Domain
-from korrel8.rule_compiler import Compiled, compile_rule
 from korrel8.rules import Rule
-from korrel8.store import Store, utcnow
+from korrel8.rules.compiler import Compiled, compile_rule
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ingest.k8s_kinds import KindSpec
-from korrel8 import identifiers
+from ingest.k8s.kinds import KindSpec
+from korrel8.graph import identifiers
+from korrel8.graph.rows import NodeRow, PropertyValue
 from korrel8.model import ref
-from korrel8.rows import NodeRow, PropertyValue
 
 SOURCE = "k8s"
 

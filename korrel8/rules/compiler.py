@@ -17,7 +17,7 @@ For a rule ``start -[VERB]-> goal`` with condition C the compiler writes:
   side whose identity is all the condition reads of it skips even that for an old node
   (see ``identity_only``).
 
-Labels, types and keys in the text come from validated rules (korrel8/identifiers.py);
+Labels, types and keys in the text come from validated rules (korrel8/graph/identifiers.py);
 values (rule name, classes, times) are parameters.
 """
 
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from korrel8 import identifiers, statements
+from korrel8.graph import identifiers, statements
 from korrel8.model import Domain
 from korrel8.rules import Rule, domain_of
 

@@ -1,7 +1,7 @@
 """``korrel8 ingest k8s``: list the configured clusters into the graph, with a progress bar
 per kind and a summary (objects per kind, seconds, errors).
 
-Mounted by korrel8/cli.py under ``korrel8 ingest``. Exit status: 0 when every kind was
+Mounted by korrel8/cli/__init__.py under ``korrel8 ingest``. Exit status: 0 when every kind was
 listed (kinds the credential may not read, or the cluster does not serve, are reported but
 do not fail the run), 1 when a kind or a cluster failed.
 """
@@ -25,14 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ingest.k8s import ClusterResult, ingest_once
-from ingest.k8s import Progress as KindProgress
-from ingest.k8s_api import contexts
-from ingest.k8s_kinds import KindSpec
-from ingest.k8s_watch import run
+from ingest.k8s.api import contexts
+from ingest.k8s.kinds import KindSpec
+from ingest.k8s.sync import ClusterResult, ingest_once
+from ingest.k8s.sync import Progress as KindProgress
+from ingest.k8s.watch import run
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.store import Store
+from korrel8.graph.store import Store
 
 console = Console()
 err = Console(stderr=True)

@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from korrel8 import discover as discovery
-from korrel8 import rule_graph, rule_runner, rules
+from korrel8 import rules
 from korrel8.config import Settings, load_settings
 from korrel8.errors import Korrel8Error
-from korrel8.rule_compiler import compile_rule
-from korrel8.store import Store
+from korrel8.graph.store import Store
+from korrel8.rules import discover as discovery
+from korrel8.rules import graph as rule_graph
+from korrel8.rules import runner as rule_runner
+from korrel8.rules.compiler import compile_rule
 
 rules_app = typer.Typer(
     help="List, check, apply and draw the correlation rules.", no_args_is_help=True

@@ -20,7 +20,7 @@ A rule file (``cypher/rules/*.yaml``, or a user's directory) holds ``rules:``, a
         not_goal: {namespace: other, name: data}
 
 ``same``, ``join`` and ``where`` are combined with AND; a rule needs at least one of
-them. The compiler (korrel8/rule_compiler.py) wraps the condition into the statements that
+them. The compiler (korrel8/rules/compiler.py) wraps the condition into the statements that
 MERGE, refresh and close the edges; a rule author writes only the condition.
 """
 
@@ -34,8 +34,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from korrel8 import identifiers, statements
 from korrel8.errors import Korrel8Error
+from korrel8.graph import identifiers, statements
 from korrel8.model import Class, Domain, get_domain, parse_goal
 
 RULES_DIR = statements.CYPHER_DIR / "rules"  # beside the sources, or where a wheel puts it

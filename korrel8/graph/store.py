@@ -20,7 +20,6 @@ from typing import Any, LiteralString, TypeVar
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
-from korrel8 import identifiers, localdb, statements
 from korrel8.config import Settings, load_settings
 from korrel8.errors import (
     AuthenticationError,
@@ -28,7 +27,8 @@ from korrel8.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from korrel8.rows import NODE_META, EdgeRow, NodeRow
+from korrel8.graph import identifiers, localdb, statements
+from korrel8.graph.rows import NODE_META, EdgeRow, NodeRow
 
 log = logging.getLogger(__name__)
 

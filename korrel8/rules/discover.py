@@ -28,11 +28,11 @@ from typing import Any
 
 import yaml
 
-from korrel8 import identifiers
+from korrel8.graph import identifiers
+from korrel8.graph.store import Store
 from korrel8.model import Class, Domain
-from korrel8.rule_compiler import compile_rule
 from korrel8.rules import Example, Rule
-from korrel8.store import Store
+from korrel8.rules.compiler import compile_rule
 
 FIELD_KEYS = """
 MATCH (n:Object:K8s) WHERE n.deleted_at IS NULL

@@ -1,4 +1,4 @@
-"""Which Kubernetes kinds korrel8 lists: the built-in ones (``k8s_kinds.yaml``) and the
+"""Which Kubernetes kinds korrel8 lists: the built-in ones (``kinds.yaml``) and the
 custom resources that API discovery finds.
 
 Custom resources are the resources that a CustomResourceDefinition defines; API discovery
@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.k8s_api import Connection, get_json
+from ingest.k8s.api import Connection, get_json
 from korrel8.errors import ConfigError, KubernetesError
 from korrel8.model import Class
 
 log = logging.getLogger(__name__)
 
-KINDS_FILE = Path(__file__).with_name("k8s_kinds.yaml")
+KINDS_FILE = Path(__file__).with_name("kinds.yaml")
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA_ITEM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 # Aggregated discovery (one document for every group), with the legacy form as fallback.
@@ -96,7 +96,7 @@ class _KindsFile(BaseModel):
 
 @cache
 def builtin_kinds() -> tuple[KindSpec, ...]:
-    """The built-in kinds of ``k8s_kinds.yaml``, in listing order."""
+    """The built-in kinds of ``kinds.yaml``, in listing order."""
     try:
         data = yaml.safe_load(KINDS_FILE.read_text(encoding="utf-8"))
         kinds = _KindsFile.model_validate(data).kinds

@@ -12,16 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from ingest.cli import ingest_app
-from ingest.k8s_cli import k8s as ingest_k8s
+from ingest.k8s.cli import k8s as ingest_k8s
 from ingest.snapshot_cli import register as register_snapshot
-from korrel8 import localdb
+from korrel8.cli.query import register as register_queries
+from korrel8.cli.rules import rules_app
 from korrel8.config import Settings, load_settings
 from korrel8.demo import DEFAULT_SIZE as DEFAULT_DEMO_SIZE
 from korrel8.errors import Korrel8Error
-from korrel8.query_cli import register as register_queries
-from korrel8.rules_cli import rules_app
+from korrel8.graph import localdb
+from korrel8.graph.store import Store
 from korrel8.service.cli import serve
-from korrel8.store import Store
 
 app = typer.Typer(
     help="korrel8: a correlation store for Kubernetes observability, backed by Neo4j.",
