@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-rules bench-k8s bench-goals venv lock \
+.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -18,7 +18,17 @@ $(STAMP): pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/korrel8 demo
 
-test: lint typecheck pytest
+# The whole suite against real servers, installed first (tools/setup-test-servers.sh:
+# cached, seconds when warm, about 15 minutes cold).
+test: servers lint typecheck pytest
+
+# The edit-test loop: Neo4j only; tests that need kube-apiserver, Prometheus or Chromium are
+# deselected (marker `servers`, set in tests/conftest.py).
+test-quick: lint typecheck
+	$(BIN)/python -m pytest -ra -m "not servers" $(PYTEST_ARGS)
+
+servers:
+	bash tools/setup-test-servers.sh
 
 lint: venv
 	$(BIN)/ruff check .

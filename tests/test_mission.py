@@ -336,16 +336,18 @@ def test_a_window_after_the_closure_excludes_the_closed_edge(
 ) -> None:
     mission, closed_at = after_deletion.mission, after_deletion.deleted_at
     k = Korrel8(store)
+    # Both ends fixed: `until` left at "now" could fall before `since` on a fast machine.
+    until = closed_at + timedelta(minutes=1)
     # From just after the closure: the pod's edges ended before the window began.
-    later = k.goals(mission.start, "log", since=closed_at + timedelta(microseconds=1))
+    later = k.goals(mission.start, "log", since=closed_at + timedelta(microseconds=1), until=until)
     assert goal_names(later) == mission.streams("db-0")
     assert ref_of(after_deletion.history, "k8s:Pod", "db-1") not in later.nodes
     # From the instant of the closure: the edge still held then, so it counts.
-    edge = k.goals(mission.start, "log", since=closed_at)
+    edge = k.goals(mission.start, "log", since=closed_at, until=until)
     assert goal_names(edge) == mission.streams(*MOUNTING)
     # Started from the deleted pod itself, a window after its deletion finds nothing.
     pod_query = f"k8s:Pod:{{namespace: {mission.namespace}, name: db-1}}"
     with pytest.raises(StartNotFoundError, match="none alive"):
-        k.goals(pod_query, "log", since=closed_at + timedelta(seconds=1))
-    own = k.goals(pod_query, "log", since=closed_at, depth=1)
+        k.goals(pod_query, "log", since=closed_at + timedelta(seconds=1), until=until)
+    own = k.goals(pod_query, "log", since=closed_at, until=until, depth=1)
     assert goal_names(own) == mission.streams("db-1")

@@ -23,8 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     created_policy=true
   fi
   trap '[ "$created_policy" = true ] && rm -f "$policy"' EXIT
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ${SUDO:-} apt-get update -qq
+  ${SUDO:-} apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 for binary in prometheus prometheus-alertmanager prometheus-pushgateway; do
