@@ -43,6 +43,7 @@ from korrel8.correlate import Korrel8
 from korrel8.errors import Korrel8Error
 from korrel8.graph import localdb, statements
 from korrel8.graph.store import Store
+from korrel8.render.html import write_html
 from korrel8.result import Node, Result
 from korrel8.result import Path as ResultPath
 from korrel8.rules import runner as rule_runner
@@ -316,7 +317,7 @@ def run(
             result = Korrel8(store, max_depth=settings.max_depth).goals(START, GOAL)
     try:
         html.parent.mkdir(parents=True, exist_ok=True)
-        result.to_html(html)
+        write_html(result, html)
     except OSError as exc:
         raise Korrel8Error(f"cannot write {html}: {exc}") from exc
     firing = written.pop("alerts")

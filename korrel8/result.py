@@ -7,7 +7,6 @@ timezone-aware datetimes; the JSON shape is ``korrel8/schemas/result.schema.json
 
 from __future__ import annotations
 
-import pathlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ __all__ = [
     "DataQuery",
     "Edge",
     "Kind",
+    "LeftOut",
+    "Mode",
     "Node",
     "Path",
     "Result",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 Kind = Literal["goals", "neighbours", "get"]
+# How a goal search chose its goals (korrel8/expand.py): the nearest of each class with
+# no way back down from a hub, or every goal within the depth by any route.
+Mode = Literal["precise", "wide"]
 
 # Where a signal node keeps the query that fetches its data from its own back-end.
 _DATA_PROPERTIES = (("logql", "LogQL"), ("promql", "PromQL"), ("traceql", "TraceQL"))
@@ -184,6 +188,21 @@ class Path:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """Goals a precise search found but left out: ``count`` objects of ``class_`` deeper
+    than the nearest of their class, the least at ``depth``, through classes ``via``."""
+
+    class_: str
+    count: int
+    depth: int
+    via: tuple[str, ...]
+
+    def describe(self) -> str:
+        route = f" via {' -> '.join(self.via)}" if self.via else ""
+        return f"{self.count} more {self.class_} at depth {self.depth}{route}"
+
+
+@dataclass(frozen=True)
 class Statement:
     """A Cypher statement as it ran, with its parameters."""
 
@@ -220,6 +239,8 @@ class Result:
     cypher: Statement
     statements: tuple[Statement, ...] = field(default=())
     all_paths: bool = False
+    mode: Mode | None = None  # goal searches only
+    left_out: tuple[LeftOut, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -230,41 +251,6 @@ class Result:
     def goal_counts(self) -> dict[str, int]:
         """Goal objects per class."""
         return dict(sorted(Counter(n.class_ for n in self.goals).items()))
-
-    def to_dict(self) -> dict[str, Any]:
-        from korrel8.render import json as render_json
-
-        return render_json.to_dict(self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        from korrel8.render import json as render_json
-
-        return render_json.to_json(self, indent=indent)
-
-    def to_html(self, path: str | pathlib.Path | None = None) -> str:
-        """The investigation graph as one self-contained HTML page; written to ``path``
-        if given. Returns the HTML."""
-        from korrel8.render import html
-
-        text = html.to_html(self)
-        if path is not None:
-            pathlib.Path(path).write_text(text, encoding="utf-8")
-        return text
-
-    def to_dot(self) -> str:
-        from korrel8.render import dot
-
-        return dot.to_dot(self)
-
-    def to_mermaid(self) -> str:
-        from korrel8.render import mermaid
-
-        return mermaid.to_mermaid(self)
-
-    def to_graphml(self) -> str:
-        from korrel8.render import graphml
-
-        return graphml.to_graphml(self)
 
 
 def assemble(
@@ -282,6 +268,8 @@ def assemble(
     cypher: Statement,
     statements: Sequence[Statement],
     all_paths: bool = False,
+    mode: Mode | None = None,
+    left_out: Sequence[LeftOut] = (),
 ) -> Result:
     """A Result from a path query's row: ``objects`` (each node's properties, once) and
     ``paths`` (``{objects: [ref], edges: [props]}``; a lone start is a path of one).
@@ -328,6 +316,8 @@ def assemble(
         cypher=cypher,
         statements=tuple(statements),
         all_paths=all_paths,
+        mode=mode,
+        left_out=tuple(left_out),
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from korrel8.correlate import Korrel8
 from korrel8.graph.store import Store
+from korrel8.render import html as html_render
 from tests.servers.common import unavailable
 from tests.test_correlate import build_mission
 
@@ -112,7 +113,7 @@ def test_the_investigation_graph_renders_every_object(
     mission = build_mission(store)
     result = Korrel8(store).goals(mission.alert, ["log", "k8s"])
     page = tmp_path / "graph.html"
-    result.to_html(page)
+    html_render.write_html(result, page)
     dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
     drawn = status(dom)
     assert drawn["nodes"] == len(result.nodes) == 8
@@ -134,6 +135,6 @@ def test_a_start_with_no_path_still_shows_itself(
     mission = build_mission(store)
     result = Korrel8(store).neighbours(mission.deploy, depth=1)
     page = tmp_path / "alone.html"
-    result.to_html(page)
+    html_render.write_html(result, page)
     drawn = status(run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri()))
     assert drawn == {"nodes": 1, "edges": 0, "rendered": 1}

@@ -21,6 +21,10 @@ import pytest
 from korrel8.correlate import Korrel8
 from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store
+from korrel8.render import dot as dot_render
+from korrel8.render import graphml, mermaid
+from korrel8.render import html as html_render
+from korrel8.render import json as render_json
 from korrel8.render.graphml import NS
 from korrel8.result import Result
 from tests.servers.common import unavailable
@@ -141,7 +145,7 @@ def test_the_validator_rejects_what_the_schema_forbids() -> None:
 
 def test_json_matches_its_schema_and_korrel8rs_graph_shape(result: tuple[Result, Mission]) -> None:
     res, mission = result
-    data = json.loads(res.to_json())
+    data = json.loads(render_json.to_json(res))
     s = schema()
     validate(data, s, s)
     nodes = {n["class"]: n for n in data["nodes"]}
@@ -168,7 +172,7 @@ def test_dot_parses_with_graphviz(result: tuple[Result, Mission]) -> None:
     if dot is None:
         unavailable("Graphviz dot", "run tools/install-chromium.sh (apt-get install graphviz)")
     parsed = subprocess.run(
-        [dot, "-Tjson"], input=res.to_dot(), capture_output=True, text=True, check=True
+        [dot, "-Tjson"], input=dot_render.to_dot(res), capture_output=True, text=True, check=True
     )
     graph = json.loads(parsed.stdout)
     labels = {o["label"] for o in graph["objects"]}
@@ -181,7 +185,7 @@ def test_dot_parses_with_graphviz(result: tuple[Result, Mission]) -> None:
 
 def test_graphml_parses_and_carries_the_objects(result: tuple[Result, Mission]) -> None:
     res, mission = result
-    root = ET.fromstring(res.to_graphml())
+    root = ET.fromstring(graphml.to_graphml(res))
     graph = root.find(f"{{{NS}}}graph")
     assert graph is not None and graph.get("edgedefault") == "directed"
     keys = {k.get("id"): k.get("attr.name") for k in root.findall(f"{{{NS}}}key")}
@@ -209,7 +213,7 @@ _MERMAID = [
 
 def test_mermaid_is_well_formed(result: tuple[Result, Mission]) -> None:
     res, _ = result
-    lines = res.to_mermaid().splitlines()
+    lines = mermaid.to_mermaid(res).splitlines()
     defined: set[str] = set()
     used: set[str] = set()
     for line in lines:
@@ -221,12 +225,12 @@ def test_mermaid_is_well_formed(result: tuple[Result, Mission]) -> None:
             used.update({match[1], match[3]})
     assert len(defined) == len(res.nodes) and used <= defined
     assert sum("-->" in line for line in lines) == len(res.edges)
-    assert "#quot;" in res.to_mermaid()  # the nasty name's quote, as an entity
+    assert "#quot;" in mermaid.to_mermaid(res)  # the nasty name's quote, as an entity
 
 
 def test_html_is_self_contained_and_escapes_the_data(result: tuple[Result, Mission]) -> None:
     res, _ = result
-    page = res.to_html()
+    page = html_render.to_html(res)
     # Opens with no network: no external script, style, image or font.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(" not in page

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import pathlib
 import re
 from functools import cache
 from importlib import resources
@@ -57,6 +58,14 @@ def _title(result: Result) -> str:
     goals = ", ".join(result.goal_classes)
     what = {"goals": "goals", "neighbours": "neighbours", "get": "objects"}[result.kind]
     return f"korrel8 {what}: {result.start_query}" + (f" → {goals}" if goals else "")
+
+
+def write_html(result: Result, path: str | pathlib.Path) -> str:
+    """The investigation graph written to ``path`` as one self-contained HTML page; returns
+    the HTML."""
+    text = to_html(result)
+    pathlib.Path(path).write_text(text, encoding="utf-8")
+    return text
 
 
 def to_html(result: Result) -> str:
