@@ -34,6 +34,7 @@ from korrel8.errors import (
     StartNotFoundError,
     TimeWindowError,
 )
+from korrel8.expand import ROWS_PER_LEVEL, Expansion, choose, expand, fetch, reachable_classes
 from korrel8.graph import statements
 from korrel8.graph.store import Store
 from korrel8.labels import SIGNAL_DOMAINS, normalize
@@ -428,11 +429,15 @@ def goal_search(
     window: Window | None = None,
     limit: int = DEFAULT_LIMIT,
     all_paths: bool = False,
+    wide: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Result:
-    """The goal objects reachable from the start, with the paths (and rules) that lead there.
+    """The goal objects related to the start, with the paths (and rules) that lead there.
 
-    Shortest paths per (start, goal) pair, or every path within the bound (``all_paths``).
+    Precise by default (korrel8/expand.py): from each start, the nearest goals of each
+    class, never through a hub and back down to its other members; what lies deeper is
+    counted in ``Result.left_out``. ``wide``: every goal within the depth by any route
+    (shortest paths per start and goal); ``all_paths`` (wide too): every path within it.
     Raises GoalUnreachableError, saying what is reachable, when no goal is found.
     """
     goals = parse_goals(goal)
@@ -444,6 +449,8 @@ def goal_search(
     if refs is None:
         found = resolve(store, start, window, limit)
         refs = list(found.refs)
+    if not (wide or all_paths):
+        return _precise(store, start, found, refs, goals, depth, window, limit, max_depth)
     name = "goals_all" if all_paths else "goals"
     path_query = Statement(
         _statement(name, depth),
@@ -470,6 +477,7 @@ def goal_search(
         cypher=path_query,
         statements=(*(found.statements if found else ()), path_query),
         all_paths=all_paths,
+        mode="wide",
     )
     if not result.goals:
         # Only now look the refs up: a start that is missing or outside the window says so.
@@ -478,15 +486,82 @@ def goal_search(
     return result if found is None else _with_starts(result, found)
 
 
+def _precise(
+    store: Store,
+    start: str | Sequence[str],
+    found: Start | None,
+    refs: Sequence[str],
+    goals: Sequence[Domain | Class],
+    depth: int,
+    window: Window,
+    limit: int,
+    max_depth: int,
+) -> Result:
+    goal_keys = [(g.domain, g.name) if isinstance(g, Class) else (g.name, None) for g in goals]
+    expansion = expand(store, refs, depth, window.since, window.until)
+    chosen, left_out = choose(expansion, goal_keys)
+    kept = {ref: chosen[ref] for ref in sorted(chosen)[: limit + 1]}
+    objects, paths, edge_ids = fetch(store, expansion, kept)
+    shown = Statement(_statement("show_paths"), {"edges": edge_ids})
+    steps = Statement(
+        _statement("expand"),
+        {
+            "frontier": [{"ref": r, "up": False} for r in refs],
+            "since": window.since,
+            "until": window.until,
+            "limit": ROWS_PER_LEVEL,
+        },
+    )
+    if expansion.truncated:
+        log.warning("a level of the search had more than %d edges: cut", ROWS_PER_LEVEL)
+    result = assemble(
+        objects,
+        paths,
+        kind="goals",
+        start_query=_start_text(start),
+        starts=refs,
+        goal_classes=[str(g) for g in goals],
+        depth=depth,
+        since=window.since,
+        until=window.until,
+        limit=limit,
+        cypher=shown,
+        statements=(*(found.statements if found else ()), steps, shown),
+        mode="precise",
+        left_out=left_out,
+    )
+    if expansion.truncated:
+        result = replace(result, truncated=True)
+    if not result.goals:
+        found = found or resolve(store, start, window, limit)
+        raise _unreachable(store, found, goals, depth, window, max_depth, expansion)
+    return result if found is None else _with_starts(result, found)
+
+
 def _reachable(
     store: Store, refs: Sequence[str], window: Window, depth: int
 ) -> list[tuple[str, int, int]]:
+    """The classes within ``depth`` of the starts, each with its least depth and count,
+    by the same bounded expansion goal search runs (never by enumerating paths)."""
+    return reachable_classes(expand(store, refs, depth, window.since, window.until))
+
+
+def _class_alive(store: Store, goals: Sequence[Domain | Class], window: Window) -> list[str]:
+    """The goal classes (not domains) that have no object alive in the window."""
+    classes = [g for g in goals if isinstance(g, Class)]
+    if not classes:
+        return []
     rows = _run(
         store,
-        _statement("reachable", depth),
-        {"starts": list(refs), "since": window.since, "until": window.until},
+        _statement("class_alive"),
+        {
+            "classes": [{"domain": c.domain, "class": c.name} for c in classes],
+            "since": window.since,
+            "until": window.until,
+        },
     )
-    return [(f"{r['domain']}:{r['class']}", int(r["depth"]), int(r["count"])) for r in rows]
+    alive = {f"{r['domain']}:{r['class']}" for r in rows if r["alive"]}
+    return [str(c) for c in classes if str(c) not in alive]
 
 
 def _matches(goals: Sequence[Domain | Class], class_: str) -> bool:
@@ -504,23 +579,31 @@ def _unreachable(
     depth: int,
     window: Window,
     max_depth: int,
+    expansion: Expansion | None = None,
 ) -> GoalUnreachableError:
     wanted = ", ".join(str(g) for g in goals)
     span = f"between {window.since.isoformat()} and {window.until.isoformat()}"
+    empty = _class_alive(store, goals, window)
+    if empty and len(empty) == len(goals):
+        return GoalUnreachableError(
+            f"{', '.join(empty)} has no objects {span}: nothing to reach from {start.query}.",
+            [],
+        )
     message = f"no rule chain from {start.query} reaches {wanted} within depth {depth} {span}."
-    reachable = _reachable(store, start.refs, window, max_depth)
-    deeper = [(c, d) for c, d, _ in reachable if d > depth and _matches(goals, c)]
-    if deeper:
-        cls, least = deeper[0]
-        message += f" {cls} is reachable at depth {least}: raise --depth (at most {max_depth})."
-    elif not any(_matches(goals, c) for c, _, _ in reachable):
-        ever = _reachable(store, start.refs, Window(_EPOCH, _FAR), max_depth)
+    if expansion is not None and list(expansion.starts) == list(start.refs):
+        reachable = reachable_classes(expansion)
+    else:
+        reachable = _reachable(store, start.refs, window, depth)
+    if not any(_matches(goals, c) for c, _, _ in reachable):
+        ever = _reachable(store, start.refs, Window(_EPOCH, _FAR), depth)
         other_times = sorted({c for c, _, _ in ever if _matches(goals, c)})
         if other_times:
             message += (
                 f" {', '.join(other_times)} was reachable at other times: widen the window "
                 "(--since, --until, --at)."
             )
+        elif depth < max_depth:
+            message += f" A deeper search may reach it: raise --depth (at most {max_depth})."
     if reachable:
         listed = ", ".join(f"{c} ({n} at depth {d})" for c, d, n in reachable)
         message += f"\nReachable from the start: {listed}."
@@ -678,8 +761,10 @@ class Korrel8:
         at: TimeSpec = None,
         limit: int = DEFAULT_LIMIT,
         all_paths: bool = False,
+        wide: bool = False,
     ) -> Result:
-        """Goal objects of ``goal`` (a class, a bare domain, or a list) from ``start``."""
+        """Goal objects of ``goal`` (a class, a bare domain, or a list) from ``start``:
+        precise by default, every goal within the depth with ``wide`` (see goal_search)."""
         return goal_search(
             self.store,
             start,
@@ -688,6 +773,7 @@ class Korrel8:
             window=make_window(since, until, at),
             limit=limit,
             all_paths=all_paths,
+            wide=wide,
             max_depth=self.max_depth,
         )
 

@@ -268,9 +268,14 @@ def test_start_by_selector_is_resolved_to_refs(k: Korrel8, mission: Mission) -> 
     by_label = k.goals("k8s:Pod:{namespace: shop, labels: {app: web}}", "log:application")
     assert set(by_label.starts) == {mission.pods["web-0"], mission.pods["web-1"]}
     assert len(by_label.goals) == 2
-    # The statement that ran is the path query, from the resolved refs.
-    assert "ALL SHORTEST" in by_label.cypher.text
-    assert sorted(by_label.cypher.parameters["starts"]) == sorted(by_label.starts)
+    # The search expanded from the resolved refs; the statement to paste shows its paths.
+    first_level = by_label.statements[-2].parameters["frontier"]
+    assert sorted(f["ref"] for f in first_level) == sorted(by_label.starts)
+    assert "RETURN p" in by_label.cypher.text and by_label.cypher.parameters["edges"]
+    # The wide mode is one path query from the same refs.
+    wide = k.goals("k8s:Pod:{namespace: shop, labels: {app: web}}", "log:application", wide=True)
+    assert "ALL SHORTEST" in wide.cypher.text and wide.mode == "wide"
+    assert sorted(wide.cypher.parameters["starts"]) == sorted(by_label.starts)
     # Both alerts when the selector is the alert name alone; a list of refs works too.
     both = k.goals(f"alert:alert:{{alertname: {ALERTNAME}}}", "k8s:Pod")
     assert refs(both.goals) == set(mission.pods.values())
@@ -301,8 +306,9 @@ def test_depth_bounds_the_search(k: Korrel8, mission: Mission) -> None:
         mission.pods["web-0"],
         mission.pods["web-1"],
     }
-    with pytest.raises(GoalUnreachableError, match="reachable at depth 3: raise --depth"):
+    with pytest.raises(GoalUnreachableError, match=r"within depth 2.* raise --depth"):
         k.goals(mission.alert, "log", depth=2)
+    assert k.goals(mission.alert, "log", depth=3).goals
 
 
 def test_shortest_paths_by_default_every_path_on_request(
@@ -520,8 +526,17 @@ def test_path_queries_find_the_start_through_the_ref_index(
     # Plans follow the statistics: refresh them after earlier tests' larger graphs, which
     # were cleared but may still be counted, as a running server does on its own.
     store.run("CALL db.prepareForReplanning()")
+    precise = k.goals(mission.alert, "log")
+    # The precise search: each level's expansion seeks its frontier by ref; the statement
+    # to paste for Browser seeks the chosen edges by id.
+    expand_step = precise.statements[-2]
+    operators = plan_operators(store, expand_step.text, dict(expand_step.parameters))
+    assert any(op.startswith("NodeUniqueIndexSeek") and "ref" in op for op in operators)
+    assert not [op for op in operators if op.startswith(("AllNodesScan", "NodeByLabelScan"))]
+    shown = plan_operators(store, precise.cypher.text, dict(precise.cypher.parameters))
+    assert any(op.startswith("DirectedRelationshipByElementIdSeek") for op in shown), shown
     for result in (
-        k.goals(mission.alert, "log"),
+        k.goals(mission.alert, "log", wide=True),
         k.goals(mission.alert, "log", all_paths=True),
         k.neighbours(mission.pvc, depth=2),
         k.neighbours(mission.pvc, depth=2, both=True),

@@ -22,6 +22,8 @@ from rich.table import Table
 
 from korrel8.correlate import DEFAULT_DEPTH, DEFAULT_LIMIT, DEFAULT_NEIGHBOUR_DEPTH, Korrel8
 from korrel8.errors import Korrel8Error
+from korrel8.render import dot, graphml, html, mermaid
+from korrel8.render import json as render_json
 from korrel8.result import Result
 
 __all__ = ["Output", "get", "goals", "neighbours", "register"]
@@ -67,7 +69,16 @@ def goals(
     ],
     depth: Annotated[int, typer.Option(help="At most this many rule edges.")] = DEFAULT_DEPTH,
     all_paths: Annotated[
-        bool, typer.Option("--all-paths", help="Every path within the depth, not the shortest.")
+        bool,
+        typer.Option("--all-paths", help="Every path within the depth, not the shortest (wide)."),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Every goal within the depth by any route, also through a hub (a Service, "
+            "Node, StorageClass, owner) to its other members and deeper than the nearest.",
+        ),
     ] = False,
     since: Since = None,
     until: Until = None,
@@ -77,11 +88,14 @@ def goals(
     out_file: OutFile = None,
     show_cypher: ShowCypher = False,
 ) -> None:
-    """Find the goal objects reachable from START by rule chains, with the paths."""
+    """Find the goal objects related to START by rule chains, with the paths.
+
+    Precise by default: from each start the nearest goals of each class, never through a
+    hub and back down to its other members; what was left out is counted. --wide: all."""
     _run(
         lambda k: k.goals(
             start, goal, depth=depth, since=since, until=until, at=at, limit=limit,
-            all_paths=all_paths,
+            all_paths=all_paths, wide=wide,
         ),
         output, out_file, show_cypher,
     )  # fmt: skip
@@ -167,11 +181,11 @@ def _run(
 
 def _render(result: Result, output: Output) -> str:
     renderers: dict[Output, Callable[[], str]] = {
-        Output.json: lambda: result.to_json() + "\n",
-        Output.html: result.to_html,
-        Output.dot: result.to_dot,
-        Output.mermaid: result.to_mermaid,
-        Output.graphml: result.to_graphml,
+        Output.json: lambda: render_json.to_json(result) + "\n",
+        Output.html: lambda: html.to_html(result),
+        Output.dot: lambda: dot.to_dot(result),
+        Output.mermaid: lambda: mermaid.to_mermaid(result),
+        Output.graphml: lambda: graphml.to_graphml(result),
     }
     return renderers[output]()
 
@@ -212,6 +226,12 @@ def print_table(result: Result, out: Console = console) -> None:
     out.print(counts)
     window = f"{result.since.isoformat()} to {result.until.isoformat()}"
     note = f"window {window}" + (f", depth {result.depth}" if result.depth else "")
+    if result.mode == "precise":
+        note += "; precise: the nearest goals of each class, no way back down from a hub"
+        for left in result.left_out:
+            note += f"\nleft out: {escape(left.describe())} (--wide shows them)"
+    elif result.mode == "wide":
+        note += "; wide: every goal within the depth, by any route"
     if result.truncated:
         note += "; [bold]cut at the limit[/]: raise --limit to see more"
     out.print(note)

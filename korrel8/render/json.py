@@ -113,6 +113,11 @@ def to_dict(result: Result) -> dict[str, Any]:
         "goals": list(result.goal_classes),
         "depth": result.depth,
         "all_paths": result.all_paths,
+        "mode": result.mode,
+        "left_out": [
+            {"class": x.class_, "count": x.count, "depth": x.depth, "via": list(x.via)}
+            for x in result.left_out
+        ],
         "window": {"since": result.since.isoformat(), "until": result.until.isoformat()},
         "truncated": result.truncated,
         "counts": result.counts,

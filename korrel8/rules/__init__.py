@@ -13,6 +13,7 @@ A rule file (``cypher/rules/*.yaml``, or a user's directory) holds ``rules:``, a
       reverse: MOUNTED_BY              # also make the rule goal -> start (name: pod-pvc-reverse)
       reverse_enabled: true            # default: as enabled; false where goals are hubs
       anchor: start                    # the side a full run walks (default start)
+      hub: goal                        # the side many share: edges go "up" to it (optional)
       enabled: true                    # false: off until enabled in the settings
       test:                            # the example every rule must have (tests/test_rules.py)
         start: {namespace: shop, name: web-1, claim_names: [data]}
@@ -82,6 +83,11 @@ class Rule(BaseModel):
     # Which side a full run walks; the other is looked up per node, through its indexes.
     # A reverse rule walks the side its original walked, where the condition is cheap.
     anchor: Literal["start", "goal"] = "start"
+    # The side that many objects of the other side share (an owner, a selecting Service, a
+    # Node, a StorageClass, a mounted claim). Edges toward it go "up", its reverse's "down";
+    # goal search never goes up to a hub and back down to the hub's other members
+    # (korrel8/expand.py), so one pod's alert does not reach its siblings.
+    hub: Literal["start", "goal"] | None = None
     test: Example | None = None
     # Where the rule was read from, for messages: "file:line".
     origin: str = ""
@@ -147,6 +153,7 @@ class Rule(BaseModel):
             where=where,
             enabled=self.enabled if self.reverse_enabled is None else self.reverse_enabled,
             anchor="goal" if self.anchor == "start" else "start",
+            hub=None if self.hub is None else _SWAP[self.hub],
             test=test,
             origin=self.origin,
         )

@@ -34,7 +34,7 @@ from korrel8.rules import Rule, domain_of
 MERGE_EDGE = """\
   MERGE (start)-[r:{verb} {{rule: $rule}}]->(goal)
   ON CREATE SET r.first_seen = $now
-  SET r.last_seen = $now, r.valid_to = null
+  SET r.last_seen = $now, r.valid_to = null, r.shape = $shape
   RETURN count(r) AS n
 }} IN TRANSACTIONS OF $batch ROWS
 RETURN sum(n) AS edges"""
@@ -107,6 +107,12 @@ def identity_only(rule: Rule, side: str) -> bool:
                 return False
             keys.add(found.group(3).strip("`"))
     return keys <= IDENTITY
+
+
+def edge_shape(rule: Rule) -> str | None:
+    """``up`` for edges toward the rule's hub side, ``down`` for edges from it; goal search
+    reads it from each edge (``r.shape``)."""
+    return {"goal": "up", "start": "down", None: None}[rule.hub]
 
 
 def compile_rule(rule: Rule) -> Compiled:
@@ -192,7 +198,7 @@ def compile_rule(rule: Rule) -> Compiled:
         f"MATCH (goal:Object:{g_label})\nWHERE {g_filter} AND goal <> start\n  AND {cond}\n"
         "RETURN count(*) AS edges"
     )
-    params: dict[str, Any] = {"rule": rule.name, "verb": verb}
+    params: dict[str, Any] = {"rule": rule.name, "verb": verb, "shape": edge_shape(rule)}
     if not isinstance(starts, Domain):
         params["start_classes"] = [c.name for c in starts]
     if not isinstance(goals, Domain):

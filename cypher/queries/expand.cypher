@@ -1,0 +1,16 @@
+// One level of goal search's bounded expansion (korrel8/expand.py): the rule edges that
+// leave the frontier in the window, each distinct node asked for once per level.
+// $frontier: [{ref, up}]: `up` is true when the path there went up to a hub (an edge of
+//   shape 'up': to an owner, a Node, a StorageClass...); from then on an edge of shape
+//   'down' (from a hub to its members) is not followed: it would lead to siblings.
+// $since, $until: datetimes: a node or edge counts when its lifetime meets the window;
+// $limit: rows at most (one more is fetched to tell that the level was cut).
+UNWIND $frontier AS f
+MATCH (a:Object {ref: f.ref})-[r]->(b:Object)
+WHERE a.first_seen <= $until AND (a.deleted_at IS NULL OR a.deleted_at >= $since)
+  AND r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
+  AND b.first_seen <= $until AND (b.deleted_at IS NULL OR b.deleted_at >= $since)
+  AND NOT (f.up AND coalesce(r.shape, '') = 'down')
+RETURN f.ref AS source, f.up AS up, b.ref AS target, b.domain AS domain, b.class AS class,
+       coalesce(r.shape, '') = 'up' AS raises, elementId(r) AS edge
+LIMIT $limit + 1
