@@ -38,7 +38,7 @@ def meta(name: str, namespace: str | None = NS, **extra: Any) -> Obj:
 
 
 def pod(name: str, labels: dict[str, str], owner: Obj | None = None, **spec: Any) -> Obj:
-    extra = {"labels": labels}
+    extra: Obj = {"labels": labels}
     if owner:
         extra["ownerReferences"] = [owner]
     return {
