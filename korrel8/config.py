@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     retention_hours: float = Field(default=72.0, gt=0)
     # The deepest goal or neighbour search a user may ask for (default depth: 4).
     max_depth: int = Field(default=8, ge=1, le=20)
+    # Seconds a goal, neighbour or get query may run before Neo4j stops it (a transaction
+    # timeout, so the server stops working even when the client has gone away).
+    query_timeout: float = Field(default=10.0, gt=0, le=86_400)
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)

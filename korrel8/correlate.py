@@ -73,6 +73,8 @@ DEFAULT_NEIGHBOUR_DEPTH = 2
 DEFAULT_MAX_DEPTH = 8
 DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_LIMIT = 1000
+# The most objects one answer may hold: a larger --limit is an error, not a runaway query.
+MAX_LIMIT = 100_000
 
 TimeSpec = datetime | timedelta | str | None
 GoalSpec = str | Domain | Class | Sequence[str | Domain | Class]
@@ -99,8 +101,21 @@ def parse_time(value: datetime | timedelta | str, now: datetime, what: str = "ti
     """A datetime (naive: UTC), a duration ago, ``now``, ``15m``/``2h``/``3d`` ago, or ISO 8601."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return _parse_time(value, now, what)
+    except (OverflowError, ValueError) as exc:  # a date or offset beyond what a datetime holds
+        raise TimeWindowError(
+            f"{what} {value!r} is out of range: give a time between years 1 and 9999"
+        ) from exc
+
+
+def _parse_time(value: datetime | timedelta | str, now: datetime, what: str) -> datetime:
     if isinstance(value, timedelta):
         return now - value
+    if not isinstance(value, str):
+        raise TimeWindowError(
+            f"{what} {value!r} is not a time: give a datetime, a timedelta or text"
+        )
     text = value.strip()
     if text == "now":
         return now
@@ -154,8 +169,9 @@ def _statement(name: str, depth: int | None = None) -> str:
 
 def _run(store: Store, text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     # The text is one of the project's files (plus a checked integer), never data; the
-    # driver's LiteralString contract holds (mypy treats LiteralString as str).
-    return store.run(text, **params)
+    # driver's LiteralString contract holds (mypy treats LiteralString as str). Reads run
+    # within the store's time limit (query_timeout).
+    return store.read(text, **params)
 
 
 def check_depth(depth: int, max_depth: int) -> int:
@@ -405,10 +421,19 @@ def _nearest(store: Store, query: Query, count: int = 5) -> list[str]:
 
 def parse_goals(goal: GoalSpec) -> list[Domain | Class]:
     """Goal classes from text (``log``, ``log:application``) or model objects."""
-    items = [goal] if isinstance(goal, str | Domain | Class) else list(goal)
+    items: list[object] = [goal] if isinstance(goal, str | Domain | Class) else []
+    if not items and isinstance(goal, list | tuple):
+        items = list(goal)
+    elif not items:
+        items = [goal]
+    if not all(isinstance(g, str | Domain | Class) for g in items):
+        raise ParseError(
+            f"the goal {goal!r} is not a class: give a class (log:application), a domain "
+            "(log) or a list of them"
+        )
     if not items:
         raise ParseError("no goal given: name a class (log:application) or a domain (log)")
-    return [parse_goal(g) if isinstance(g, str) else g for g in items]
+    return [parse_goal(g) if isinstance(g, str) else g for g in items]  # type: ignore[misc]
 
 
 def _goal_parameter(goals: Sequence[Domain | Class]) -> list[dict[str, str | None]]:
@@ -440,6 +465,7 @@ def goal_search(
     (shortest paths per start and goal); ``all_paths`` (wide too): every path within it.
     Raises GoalUnreachableError, saying what is reachable, when no goal is found.
     """
+    _check_start(start)
     goals = parse_goals(goal)
     check_depth(depth, max_depth)
     _check_limit(limit)
@@ -627,6 +653,7 @@ def neighbour_search(
 ) -> Result:
     """Every object within ``depth`` rule edges of the start (following their direction,
     or either way with ``both``), nearest first, with the shortest paths to each."""
+    _check_start(start)
     check_depth(depth, max_depth)
     _check_limit(limit)
     window = window or make_window()
@@ -667,6 +694,7 @@ def get_objects(
     limit: int = DEFAULT_LIMIT,
 ) -> Result:
     """The objects a query selects in the window (no paths)."""
+    _check_start(query)
     _check_limit(limit)
     window = window or make_window()
     found = resolve(store, query, window, limit)
@@ -700,8 +728,18 @@ def _with_starts(result: Result, start: Start) -> Result:
 
 
 def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise Korrel8Error(f"limit {limit!r} must be a positive integer")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise Korrel8Error(f"--limit {limit!r} is out of range: give 1 to {MAX_LIMIT}")
+
+
+def _check_start(start: object) -> None:
+    """The Python API's start: a query string or a list of them."""
+    texts = [start] if isinstance(start, str) else start
+    if not isinstance(texts, list | tuple) or not all(isinstance(t, str) for t in texts):
+        raise ParseError(
+            f"the start {start!r} is not a query: give a korrel8r query string "
+            "(k8s:Pod:{namespace: x, name: y}) or a list of them"
+        )
 
 
 # --- the Python API ---------------------------------------------------------------------

@@ -40,6 +40,10 @@ class StoreUnavailableError(StoreError):
     """The Neo4j server cannot be reached."""
 
 
+class QueryTimeoutError(StoreError):
+    """A read query ran past its time limit; Neo4j stopped it."""
+
+
 class AuthenticationError(StoreError):
     """Neo4j refused the credentials."""
 

@@ -84,7 +84,7 @@ def expand(
     for level in range(1, depth + 1):
         if not frontier:
             break
-        rows = store.run(
+        rows = store.read(
             text,
             frontier=[{"ref": ref, "up": up} for ref, up in frontier],
             since=since,
@@ -215,7 +215,7 @@ def fetch(
     routes = [route for ref in sorted(chosen) for route in paths_to(found, chosen[ref])]
     refs = sorted({ref for route in routes for ref, _ in route})
     edge_ids = sorted({e for route in routes for _, e in route if e is not None})
-    row = store.run(statements.load("queries/fetch_paths"), refs=refs, edges=edge_ids)[0]
+    row = store.read(statements.load("queries/fetch_paths"), refs=refs, edges=edge_ids)[0]
     edges = {str(e["id"]): e for e in row["edges"]}
     paths = []
     for route in routes:

@@ -17,13 +17,14 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, LiteralString, TypeVar
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import Driver, GraphDatabase, ManagedTransaction, Query
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
 from korrel8.config import Settings, load_settings
 from korrel8.errors import (
     AuthenticationError,
     DatabaseNotFoundError,
+    QueryTimeoutError,
     StoreError,
     StoreUnavailableError,
 )
@@ -100,10 +101,17 @@ class PurgeCounts:
 class Store:
     """A connection to korrel8's graph. Thread-safe: each call uses its own session."""
 
-    def __init__(self, driver: Driver, database: str = "neo4j", batch_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        database: str = "neo4j",
+        batch_size: int = 10_000,
+        query_timeout: float | None = None,
+    ) -> None:
         self.driver = driver
         self.database = database
         self.batch_size = batch_size
+        self.query_timeout = query_timeout
 
     @classmethod
     def connect(cls, settings: Settings | None = None) -> Store:
@@ -119,7 +127,7 @@ class Store:
             )
         except ValueError as exc:  # a malformed URI
             raise StoreUnavailableError(f"invalid Neo4j URI {target.uri!r}: {exc}") from exc
-        store = cls(driver, target.database, settings.batch_size)
+        store = cls(driver, target.database, settings.batch_size, settings.query_timeout)
         try:
             # A plain session run: execute_query would retry an unreachable server for 30s.
             with driver.session(database=target.database) as session:
@@ -166,6 +174,24 @@ class Store:
         except ServiceUnavailable as exc:
             raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
         except Neo4jError as exc:
+            raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
+
+    def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
+        """Run one read query within the store's time limit (``query_timeout``): Neo4j
+        stops a query that runs past it, even if the client has gone away."""
+        try:
+            with self.driver.session(database=self.database) as session:
+                result = session.run(Query(query, timeout=self.query_timeout), params)
+                return [record.data() for record in result]
+        except ServiceUnavailable as exc:
+            raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
+        except Neo4jError as exc:
+            if exc.code and "TransactionTimedOut" in exc.code:
+                raise QueryTimeoutError(
+                    f"the query ran past its {self.query_timeout:g} s limit and Neo4j stopped "
+                    "it: narrow it (--depth, --limit, the time window) or raise the limit "
+                    "(query_timeout setting, KORREL8_QUERY_TIMEOUT)"
+                ) from exc
             raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
 
     def _write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
