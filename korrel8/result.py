@@ -31,8 +31,14 @@ __all__ = [
 
 Kind = Literal["goals", "neighbours", "get"]
 
-# Where a signal node keeps the query that fetches its data from its own back-end.
-_DATA_PROPERTIES = (("logql", "LogQL"), ("promql", "PromQL"), ("traceql", "TraceQL"))
+# Where a signal node keeps the query that fetches its data from its own back-end. A log
+# stream loaded from a must-gather names its files first: they hold that snapshot's lines.
+_DATA_PROPERTIES = (
+    ("log_files", "file"),
+    ("logql", "LogQL"),
+    ("promql", "PromQL"),
+    ("traceql", "TraceQL"),
+)
 
 
 def plain(value: Any) -> Any:
@@ -64,7 +70,7 @@ def time_value(value: Any) -> datetime | None:
 class DataQuery:
     """The query that fetches an object's data from its own back-end."""
 
-    language: str  # LogQL, PromQL, TraceQL, kubectl
+    language: str  # LogQL, PromQL, TraceQL, kubectl, file (files of a snapshot)
     query: str
 
 
@@ -121,6 +127,8 @@ class Node:
         """The back-end query for the object's data: LogQL, PromQL, TraceQL or kubectl."""
         for key, language in _DATA_PROPERTIES:
             text = self.properties.get(key)
+            if isinstance(text, list) and text:  # files
+                text = " ".join(str(item) for item in text)
             if isinstance(text, str) and text:
                 return DataQuery(language, text)
         if self.domain == "k8s" and self.name:
