@@ -10,6 +10,11 @@ One :Alert node per alert instance, that is per label set (Alertmanager's finger
   ``/api/v1/status/config``) before the fingerprint is computed; without them a pending
   alert and the same alert firing in Alertmanager would be two nodes.
 
+Saved answers (a snapshot's files, see ingest/snapshot.py) go through the same conversions:
+:func:`saved_alerts` reads Alertmanager's ``/api/v2/alerts`` and Prometheus'
+``/api/v1/rules`` (the rules' pending and firing alerts, each with its rule's ``query`` as
+``expr``) and ``/api/v1/alerts`` (the same alerts, without expressions).
+
 Alerts are history, not inventory: an alert that no longer appears is not swept but
 rewritten with ``state: resolved`` and ``ends_at`` = the time this ingester saw it gone
 (Alertmanager's API hides resolved alerts, so the exact end is not available), and only
@@ -33,17 +38,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.http import HttpSource, connect
 from ingest.metrics import label_properties, raw_label_list
 from ingest.summary import Summary
 from korrel8.config import HttpSourceSettings
-from korrel8.errors import ConfigError, SourceError
+from korrel8.errors import ConfigError, SnapshotFormatError, SourceError
 from korrel8.graph.rows import NODE_FIELDS, NODE_META, NodeRow, PropertyValue
 from korrel8.graph.store import Store, utcnow
 from korrel8.labels import normalize
@@ -53,19 +58,27 @@ __all__ = [
     "CLASS",
     "SOURCE",
     "Alert",
+    "Saved",
     "external_labels",
     "fingerprint",
+    "from_alertmanager",
+    "from_prometheus",
     "ingest",
     "list_alertmanager_alerts",
     "list_rule_alerts",
     "merge",
     "resolved_rows",
+    "rule_alerts",
+    "saved_alerts",
     "to_row",
 ]
 
 log = logging.getLogger(__name__)
+_M = TypeVar("_M", bound=BaseModel)
 
 SOURCE = "alertmanager"
+ALERTMANAGER, PROMETHEUS = "alertmanager", "prometheus"  # who gave a saved answer
+ACTIVE_STATES = frozenset({"pending", "firing"})  # Prometheus' states that are alerts
 CLASS = Class(domain="alert", name="alert")
 RESOLVED = "resolved"
 
@@ -113,14 +126,17 @@ class _AmAlerts(_Model):
 
 
 class _RuleAlert(_Model):
+    """One alert of Prometheus: in a rule of ``/api/v1/rules``, or of ``/api/v1/alerts``."""
+
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    state: str
+    state: str  # pending | firing (Prometheus lists no inactive alert, but a file may)
     active_at: datetime | None = Field(default=None, alias="activeAt")
 
 
 class _Rule(_Model):
-    type: str
+    # Prometheus before 2.6 had no type; only alerting rules ever have alerts.
+    type: str = "alerting"
     name: str
     query: str = ""
     alerts: list[_RuleAlert] = Field(default_factory=list)
@@ -138,6 +154,17 @@ class _RulesData(_Model):
 class _RulesAnswer(_Model):
     status: str
     data: _RulesData
+
+
+class _AlertsData(_Model):
+    alerts: list[_RuleAlert]
+
+
+class _AlertsAnswer(_Model):
+    """Prometheus' ``/api/v1/alerts``: its pending and firing alerts, without expressions."""
+
+    status: str
+    data: _AlertsData
 
 
 class _ConfigData(_Model):
@@ -262,31 +289,96 @@ def list_rule_alerts(source: HttpSource) -> list[Alert]:
     answer = source.get_model("/api/v1/rules", _RulesAnswer, {"type": "alert"})
     if answer.status != "success":
         raise SourceError(f"{source.name}: /api/v1/rules did not succeed")
-    extra = external_labels(source)
+    return rule_alerts(answer, external_labels(source))
+
+
+def rule_alerts(answer: _RulesAnswer, extra: Mapping[str, str]) -> list[Alert]:
+    """The alerts of ``/api/v1/rules`` (live, or saved in a snapshot), each with its
+    rule's expression; ``extra``: Prometheus' external labels."""
     alerts = []
     for group in answer.data.groups:
         for rule in group.rules:
             if rule.type != "alerting":
                 continue
             for item in rule.alerts:
-                # Prometheus adds an external label only where the alert lacks it.
-                labels = {**extra, **item.labels}
-                alerts.append(
-                    Alert(
-                        labels=labels,
-                        state=item.state,
-                        starts_at=item.active_at,
-                        annotations=item.annotations,
-                        expr=rule.query or None,
-                    )
-                )
+                alert = from_prometheus(item, rule.query or None, extra)
+                if alert is not None:
+                    alerts.append(alert)
     return alerts
+
+
+def from_prometheus(
+    item: _RuleAlert, expr: str | None, extra: Mapping[str, str] | None = None
+) -> Alert | None:
+    """One alert as Prometheus shows it; None unless it is pending or firing."""
+    if item.state not in ACTIVE_STATES:
+        return None
+    return Alert(
+        # Prometheus adds an external label only where the alert lacks it.
+        labels={**(extra or {}), **item.labels},
+        state=item.state,
+        starts_at=item.active_at,
+        annotations=item.annotations,
+        expr=expr,
+    )
+
+
+# --- saved answers (snapshots) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The alerts of one saved answer, and who gave it: ``alertmanager`` or ``prometheus``."""
+
+    origin: str
+    alerts: list[Alert]
+
+
+def saved_alerts(name: str, body: Any) -> Saved:
+    """The alerts of a saved answer (file ``name``, parsed JSON ``body``): Alertmanager's
+    ``/api/v2/alerts`` (a list), or Prometheus' ``/api/v1/rules`` (what a must-gather
+    keeps) or ``/api/v1/alerts``. Raises SnapshotFormatError naming the file."""
+    if isinstance(body, list):
+        found = []
+        for i, item in enumerate(body):
+            try:
+                found.append(from_alertmanager(AmAlert.model_validate(item)))
+            except ValidationError as exc:
+                raise SnapshotFormatError(name, f"alert #{i + 1}: {exc}") from exc
+        return Saved(ALERTMANAGER, found)
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(body, dict) and body.get("status") == "error":
+        problem = f"{body.get('errorType') or 'error'}: {body.get('error') or 'no message'}"
+        raise SnapshotFormatError(name, f"Prometheus answered with an error, {problem}")
+    if isinstance(data, dict) and "groups" in data:
+        return Saved(PROMETHEUS, rule_alerts(_saved(name, _RulesAnswer, body), {}))
+    if isinstance(data, dict) and "alerts" in data:
+        answer = _saved(name, _AlertsAnswer, body)
+        alerts = (from_prometheus(item, None) for item in answer.data.alerts)
+        return Saved(PROMETHEUS, [alert for alert in alerts if alert is not None])
+    raise SnapshotFormatError(
+        name,
+        "not alerts: expected Alertmanager's /api/v2/alerts output (a JSON list of alerts), "
+        "or Prometheus' /api/v1/rules or /api/v1/alerts output",
+    )
+
+
+def _saved(name: str, model: type[_M], body: Any) -> _M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise SnapshotFormatError(name, f"not Prometheus' answer: {exc}") from exc
 
 
 def merge(am_alerts: Iterable[Alert], rule_alerts: Iterable[Alert]) -> list[Alert]:
     """One alert per fingerprint: Alertmanager's view, with the rule's expression added;
-    alerts only Prometheus knows (pending, or not yet delivered) as Prometheus sees them."""
-    by_fp = {alert.fingerprint: alert for alert in rule_alerts}
+    alerts only Prometheus knows (pending, or not yet delivered) as Prometheus sees them
+    (the one with an expression, where Prometheus' alerts come twice)."""
+    by_fp: dict[str, Alert] = {}
+    for alert in rule_alerts:
+        kept = by_fp.get(alert.fingerprint)
+        if kept is None or (alert.expr and not kept.expr):
+            by_fp[alert.fingerprint] = alert
     merged = []
     for alert in am_alerts:
         rule = by_fp.pop(alert.fingerprint, None)

@@ -2,14 +2,20 @@
 korrel8 cannot reach.
 
     for source_file, obj in iter_objects(path): ...   # every Kubernetes object, redacted
-    for source_file, alert in iter_alerts(path): ...  # every alert of the alerts.json files
-    summary = ingest(store, path)                      # both, into the graph
+    for source_file, alert in iter_alerts(path): ...  # every alert of the alerts files
+    summary = ingest(store, path)                      # both, and pod logs, into the graph
 
 What a snapshot is: a directory, a single file, or an archive (``.tar``, ``.tar.gz``,
 ``.tgz``, ``.tar.xz``, ``.tar.bz2``, ``.zip``) of ``.yaml``, ``.yml`` and ``.json`` files,
 as ``kubectl get -o yaml`` or ``-o json`` prints them: single objects, ``List`` (and typed
-``PodList``...) objects, multi-document YAML. Files named ``alerts.json`` hold
-Alertmanager's ``/api/v2/alerts`` answer instead. Other files are ignored.
+``PodList``...) objects, multi-document YAML. An empty typed list (``items: []``, ``items:
+null``, or none, as a must-gather keeps a namespace without Routes) holds no object but is
+a listing of its kind. Files named ``alerts.json``, and a must-gather's
+``monitoring/prometheus/rules.json``, hold alerts instead: Alertmanager's
+``/api/v2/alerts`` answer, or Prometheus' ``/api/v1/rules`` (pending and firing alerts
+with their rule's expression; inactive rules are no alert) or ``/api/v1/alerts`` answer
+(ingest/alerts.py, ``saved_alerts``); an empty one (a failed request) is ignored. Other
+files are ignored, but for a must-gather's pod logs.
 
 OpenShift must-gather archives fit that rule. ``oc adm must-gather`` writes, under
 ``must-gather.local.<random>/<image-dir>/``, what ``oc adm inspect`` writes (openshift/oc,
@@ -23,10 +29,12 @@ names in resource.go, namespace.go and pod.go):
     cluster-scoped-resources/<group>/<plural>.yaml      a List, or one object per file:
     cluster-scoped-resources/<group>/<plural>/<name>.yaml
 
-The container directories under ``pods/<pod>/`` are skipped (their ``.json`` files are not
-objects); an object found twice (a pod in ``core/pods.yaml`` and ``pods/<pod>/``) counts
-once. Secrets in a must-gather are already elided ("N bytes long", secret.go); korrel8 drops
-their data anyway.
+The container directories under ``pods/<pod>/`` hold no objects (their ``.json`` files
+are endpoint dumps); their ``logs/current.log`` and ``previous.log`` become the log stream
+nodes of the snapshot, naming those files, never read (ingest/snapshot_logs.py). An object
+found twice (a pod in ``core/pods.yaml`` and ``pods/<pod>/``) counts once. Secrets in a
+must-gather are already elided ("N bytes long", secret.go); korrel8 drops their data
+anyway.
 
 How objects become nodes: exactly as the live ingester does (``ingest.k8s.rows.to_row``),
 each matched by its API group and kind to the built-in kinds of ``k8s/kinds.yaml``; core
@@ -38,18 +46,22 @@ soon as they are read: their data never reaches a row, a log or a caller.
 
 Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a cluster
 loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
-taken as a complete listing of the classes it contains: after loading, the nodes of those
-classes in that cluster that it lacked are marked deleted. Not after a partial load: a file
-that cannot be parsed (or an archive that breaks off) is reported with its path and
-position, the rest still loads, and nothing is swept. ``sweep=False`` (``--no-sweep``) is
-for snapshots that hold part of a cluster, like a must-gather, which inspects some
-namespaces only.
+taken as a complete listing of the classes it contains, objects or empty lists: after
+loading, the nodes of those classes in that cluster that it lacked are marked deleted.
+Not after a partial load: a file that cannot be parsed (or an archive that breaks off) is
+reported with its path and position, the rest still loads, and nothing is swept.
+``sweep=False`` (``--no-sweep``) is for snapshots that hold part of a cluster, like a
+must-gather, which inspects some namespaces only.
 
 The cluster: ``cluster`` if given, else the UID of the snapshot's kube-system Namespace
 (the live ingester's rule, so that both name the cluster alike), else the snapshot's file
 name without its archive suffix. Alerts carrying a ``cluster`` label keep it. The
 alerts files are the complete view of the cluster's alerts, as Alertmanager's answer is to
 the live ingester: after a load without errors, the open alerts they lack are resolved.
+Alertmanager's and Prometheus' alerts are merged as the live ingester merges them (one
+node per label set, Alertmanager's state, the rule's expression). Prometheus' external
+labels are not added (a must-gather keeps them in ``status/config.json``, not read). Log
+streams are never swept: a must-gather has the logs of running pods only.
 
 Memory: one file at a time (a List file is parsed whole), plus the refs seen so far and the
 alerts. Naming the cluster from kube-system reads the snapshot twice (the first pass parses
@@ -64,15 +76,16 @@ import os
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
-from pydantic import ValidationError
 
-from ingest import alerts
+from ingest import alerts, snapshot_logs
 from ingest.k8s.kinds import KindSpec, builtin_kinds
 from ingest.k8s.rows import SOURCE, to_row
 from ingest.summary import Summary
@@ -89,6 +102,10 @@ OnError = Callable[[SnapshotFormatError], None]
 
 SUMMARY_SOURCE = "snapshot"
 ALERTS_FILE = "alerts.json"
+# Where a must-gather keeps Prometheus' /api/v1/rules (openshift/must-gather,
+# collection-scripts/gather_monitoring: ``prom_get rules``).
+RULES_FILE = ("monitoring", "prometheus", "rules.json")
+DEFAULT_LOG_CONVENTION = "lokistack"  # OpenShift's, whose must-gathers keep logs
 OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar", ".zip")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -138,8 +155,13 @@ def _container_data(parts: tuple[str, ...]) -> bool:
     )
 
 
-def _is_alerts(name: str) -> bool:
-    return PurePosixPath(name).name.lower() == ALERTS_FILE
+def _is_alerts(relative: str) -> bool:
+    parts = PurePosixPath(relative).parts
+    return bool(parts) and (parts[-1].lower() == ALERTS_FILE or parts[-3:] == RULES_FILE)
+
+
+def _is_log(relative: str) -> bool:
+    return snapshot_logs.container_of(relative) is not None
 
 
 def check(path: Path) -> None:
@@ -153,20 +175,33 @@ def check(path: Path) -> None:
     )
 
 
+class _File(NamedTuple):
+    name: str  # the file's path, or ``ARCHIVE:MEMBER`` inside an archive
+    relative: str  # its path within the snapshot, with ``/``
+    data: bytes | None  # None: a file only noted, never read (a log)
+
+
+Select = Callable[[str], bool]  # of a file's path within the snapshot
+
+
+def _never(relative: str) -> bool:
+    return False
+
+
 def _files(
-    path: Path, on_error: OnError | None, select: Callable[[str], bool] = _wanted
-) -> Iterator[tuple[str, bytes]]:
-    """(name, content) of each selected file, one at a time, in a stable order. The name
-    is the file's path, or ``ARCHIVE:MEMBER`` inside an archive."""
+    path: Path, on_error: OnError | None, select: Select = _wanted, note: Select = _never
+) -> Iterator[_File]:
+    """Each selected file with its content, and each noted one without, one at a time, in
+    a stable order."""
     check(path)
     if path.is_dir():
-        yield from _dir_files(path, select)
+        yield from _dir_files(path, select, note)
     elif path.is_file() and _archive_suffix(path):
         try:
             if _archive_suffix(path) == ".zip":
-                yield from _zip_files(path, select)
+                yield from _zip_files(path, select, note)
             else:
-                yield from _tar_files(path, select)
+                yield from _tar_files(path, select, note)
         except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
             # A truncated or corrupt archive: what was read stays, the load is partial.
             error = SnapshotFormatError(str(path), f"unreadable archive: {exc}")
@@ -174,33 +209,45 @@ def _files(
                 raise error from exc
             on_error(error)
     elif select(path.name):
-        yield str(path), path.read_bytes()
+        yield _File(str(path), path.name, path.read_bytes())
 
 
-def _dir_files(root: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+def _dir_files(root: Path, select: Select, note: Select) -> Iterator[_File]:
     for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
             file = Path(directory, name)
-            if select(file.relative_to(root).as_posix()) and file.is_file():
-                yield str(file), file.read_bytes()
+            relative = file.relative_to(root).as_posix()
+            if note(relative) and file.is_file():
+                yield _File(str(file), relative, None)
+            elif select(relative) and file.is_file():
+                yield _File(str(file), relative, file.read_bytes())
 
 
-def _tar_files(path: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+def _tar_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
     # Stream mode ("r|*"): members are read in archive order, never all at once.
     with tarfile.open(path, mode="r|*") as tar:
         for member in tar:
-            if member.isfile() and select(member.name):
+            if not member.isfile():
+                continue
+            if note(member.name):
+                yield _File(f"{path}:{member.name}", member.name, None)
+            elif select(member.name):
                 handle = tar.extractfile(member)
                 if handle is not None:
-                    yield f"{path}:{member.name}", handle.read()
+                    yield _File(f"{path}:{member.name}", member.name, handle.read())
 
 
-def _zip_files(path: Path, select: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+def _zip_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            if not info.is_dir() and select(info.filename):
-                yield f"{path}:{info.filename}", archive.read(info)
+            if info.is_dir():
+                continue
+            name = f"{path}:{info.filename}"
+            if note(info.filename):
+                yield _File(name, info.filename, None)
+            elif select(info.filename):
+                yield _File(name, info.filename, archive.read(info))
 
 
 # --------------------------------------------------------------------------- documents
@@ -244,8 +291,13 @@ def _documents(name: str, data: bytes) -> Iterator[Any]:
         raise SnapshotFormatError(name, f"invalid YAML: {problem}", row, column) from exc
 
 
-def _objects(doc: Any) -> Iterator[Obj]:
-    """The Kubernetes objects of one document: itself, or a List's items."""
+OnEmpty = Callable[[str, str], None]
+
+
+def _objects(doc: Any, on_empty: OnEmpty | None = None) -> Iterator[Obj]:
+    """The Kubernetes objects of one document: itself, or a List's items. An empty typed
+    list (``items`` empty, null or left out) is passed to ``on_empty`` as (apiVersion,
+    item kind): a listing of that kind that found nothing."""
     if not isinstance(doc, dict):
         return
     kind, api_version = doc.get("kind"), doc.get("apiVersion")
@@ -253,11 +305,15 @@ def _objects(doc: Any) -> Iterator[Obj]:
     if (
         isinstance(kind, str)
         and kind.endswith("List")
-        and isinstance(items, list)
+        and (items is None or isinstance(items, list))
         and not (isinstance(meta, dict) and meta.get("name"))
     ):
         # A typed list (PodList, as the API answers) leaves its items' kind out.
         item_kind = kind.removesuffix("List")
+        if not items:  # must-gather keeps many (RouteList, items: null)
+            if item_kind and isinstance(api_version, str) and on_empty is not None:
+                on_empty(api_version, item_kind)
+            return
         for item in items:
             if isinstance(item, dict):
                 if item_kind and api_version:
@@ -335,22 +391,35 @@ class _Kinds:
         group, version = _group_version(obj)
         kind = str(obj.get("kind"))
         if (group, kind) == ("", "Event"):
-            group, obj = "events.k8s.io", _events_v1(obj)
-        spec = _builtin().get((group, kind))
-        if spec is not None:
-            return spec, obj
-        if not group or group in _builtin_groups():
+            obj = _events_v1(obj)
+        spec = self._spec(group, version, kind, bool(obj["metadata"].get("namespace")))
+        if spec is None:
             label = f"{kind}.{group}" if group else kind
             self.skipped[label] = self.skipped.get(label, 0) + 1
             return None
-        namespaced = bool(obj["metadata"].get("namespace"))
+        return spec, obj
+
+    def listed(self, api_version: str, kind: str) -> str | None:
+        """The class an (empty) listing of ``kind`` lists; None: a kind not ingested."""
+        group, _, version = api_version.rpartition("/")
+        spec = self._spec(group, version, kind, namespaced=False)
+        return spec.class_name if spec is not None else None
+
+    def _spec(self, group: str, version: str, kind: str, namespaced: bool) -> KindSpec | None:
+        if (group, kind) == ("", "Event"):  # core v1 Events are stored as events.k8s.io's
+            group = "events.k8s.io"
+        spec = _builtin().get((group, kind))
+        if spec is not None:
+            return spec
+        if not group or group in _builtin_groups():
+            return None
         key = (group, version, kind, namespaced)
         if key not in self.custom:
             self.custom[key] = KindSpec(
                 kind=kind, group=group, version=version, plural=_plural(kind),
                 namespaced=namespaced, custom=True,
             )  # fmt: skip
-        return self.custom[key], obj
+        return self.custom[key]
 
 
 def _plural(kind: str) -> str:
@@ -370,18 +439,38 @@ def _raise(error: SnapshotFormatError) -> None:
     raise error
 
 
-def _scan(
-    path: Path, on_error: OnError | None, alerts_out: list[tuple[str, list[alerts.Alert]]] | None
-) -> Iterator[tuple[str, Obj]]:
-    """One pass: the objects, and each alerts file's alerts into ``alerts_out`` if given."""
-    for name, data in _files(path, on_error):
+@dataclass
+class _Found:
+    """What one pass finds besides objects."""
+
+    alerts: list[tuple[str, alerts.Saved]] = field(default_factory=list)
+    empty_lists: set[tuple[str, str]] = field(default_factory=set)  # (apiVersion, kind)
+    logs: dict[snapshot_logs.Container, list[str]] = field(default_factory=dict)
+
+
+def _scan(path: Path, on_error: OnError | None, found: _Found | None) -> Iterator[tuple[str, Obj]]:
+    """One pass: the objects; with ``found``, the alerts files' alerts, the empty lists'
+    kinds and the log files into it too."""
+    note = _is_log if found is not None else _never
+
+    def on_empty(api_version: str, kind: str) -> None:
+        if found is not None:
+            found.empty_lists.add((api_version, kind))
+
+    for name, relative, data in _files(path, on_error, note=note):
         try:
-            if _is_alerts(name):
-                if alerts_out is not None:
-                    alerts_out.append((name, _alerts(name, data)))
+            if data is None:
+                container = snapshot_logs.container_of(relative)
+                if found is not None and container is not None:
+                    found.logs.setdefault(container, []).append(name)
                 continue
+            if _is_alerts(relative):
+                saved = _alerts(name, data) if found is not None else None
+                if saved is not None and found is not None:
+                    found.alerts.append((name, saved))
+                continue  # iter_objects: not even parsed
             for doc in _documents(name, data):
-                for obj in _objects(doc):
+                for obj in _objects(doc, on_empty):
                     yield name, _redact(obj)
         except SnapshotFormatError as error:
             (on_error or _raise)(error)
@@ -398,30 +487,22 @@ def iter_objects(path: Path | str, on_error: OnError | None = None) -> Iterator[
 def iter_alerts(
     path: Path | str, on_error: OnError | None = None
 ) -> Iterator[tuple[str, alerts.Alert]]:
-    """(source file, alert) for every alert of the snapshot's ``alerts.json`` files
-    (Alertmanager's ``/api/v2/alerts`` answer); errors as in iter_objects."""
-    for name, data in _files(Path(path), on_error, select=_is_alerts):
+    """(source file, alert) for every alert of the snapshot's alerts files (see the module
+    docstring), each as its file shows it; errors as in iter_objects."""
+    for name, _, data in _files(Path(path), on_error, select=_is_alerts):
         try:
-            for alert in _alerts(name, data):
+            saved = _alerts(name, data or b"")
+            for alert in saved.alerts if saved is not None else []:
                 yield name, alert
         except SnapshotFormatError as error:
             (on_error or _raise)(error)
 
 
-def _alerts(name: str, data: bytes) -> list[alerts.Alert]:
-    body: Any = next(_documents(name, data), [])
-    if not isinstance(body, list):
-        raise SnapshotFormatError(
-            name, "not Alertmanager's /api/v2/alerts output (a JSON list of alerts)"
-        )
-    found = []
-    for i, item in enumerate(body):
-        try:
-            am = alerts.AmAlert.model_validate(item)
-        except ValidationError as exc:
-            raise SnapshotFormatError(name, f"alert #{i + 1}: {exc}") from exc
-        found.append(alerts.from_alertmanager(am))
-    return found
+def _alerts(name: str, data: bytes) -> alerts.Saved | None:
+    """The alerts of one file; None for an empty one (a request must-gather saw fail),
+    which is no view of the alerts at all."""
+    body: Any = next(_documents(name, data), None)
+    return None if body is None else alerts.saved_alerts(name, body)
 
 
 def cluster_name(path: Path | str, cluster: str | None = None) -> str:
@@ -433,8 +514,8 @@ def cluster_name(path: Path | str, cluster: str | None = None) -> str:
     def mentions_kube_system(name: str) -> bool:
         return _wanted(name) and not _is_alerts(name)
 
-    for name, data in _files(path, on_error=lambda error: None, select=mentions_kube_system):
-        if b"kube-system" not in data:
+    for name, _, data in _files(path, on_error=lambda error: None, select=mentions_kube_system):
+        if data is None or b"kube-system" not in data:
             continue  # most files: not parsed at all
         try:
             for doc in _documents(name, data):
@@ -461,10 +542,12 @@ def ingest(
     *,
     progress: Progress | None = None,
     sweep: bool = True,
+    log_convention: str = DEFAULT_LOG_CONVENTION,
 ) -> Summary:
     """Load a snapshot into the graph (see the module docstring); errors are in the
     summary, and any error means no sweep. Raises SnapshotError if ``path`` is not a
-    snapshot at all."""
+    snapshot at all. ``log_convention``: the ``sources.loki.convention`` the log streams
+    are labelled by."""
     started = time.monotonic()
     path = Path(path)
     check(path)
@@ -482,31 +565,36 @@ def ingest(
 
     kinds = _Kinds()
     classes: set[str] = set()
-    found: list[tuple[str, list[alerts.Alert]]] = []
+    found = _Found()
     rows = _rows(_scan(path, on_error, found), name, kinds, summary, classes, on_error, say)
     if sweep:
         with store.listing(SOURCE, name, classes=[]) as listing:
             listing.upsert(rows)
-            # Known only now: the sweep covers the classes the snapshot holds, no others.
+            # Known only now: the sweep covers the classes the snapshot holds (an empty
+            # list is a listing that found none), no others.
+            classes |= _listed(kinds, found.empty_lists)
             listing.classes = sorted(classes)
             if errors:
                 listing.mark_partial(f"{len(errors)} errors in {path}")
         summary.deleted = listing.deleted
     else:
         store.upsert_nodes(rows)
-    if not classes and not found and not errors:
+        classes |= _listed(kinds, found.empty_lists)
+    if not classes and not found.alerts and not found.logs and not errors:
         # Loading nothing is never what was meant: a wrong path, or the wrong files.
         summary.errors.append(
-            f"{path}: nothing to load: no object of a kind korrel8 lists, and no alerts.json; "
-            "expected `kubectl get -o yaml` or `-o json` output, or a must-gather"
+            f"{path}: nothing to load: no object of a kind korrel8 lists, no alerts and no "
+            "pod logs; expected `kubectl get -o yaml` or `-o json` output, or a must-gather"
         )
         say(f"error: {summary.errors[-1]}")
     if kinds.skipped:
         counts = ", ".join(f"{label} {n}" for label, n in sorted(kinds.skipped.items()))
         say(f"skipped, kinds korrel8 does not list: {counts}")
-    if found:  # else the alerts in the graph are none of this snapshot's business
+    if found.alerts:  # else the alerts in the graph are none of this snapshot's business
         # Any error may have hidden an alerts file: then resolve nothing.
-        _write_alerts(store, found, name, summary, complete=not errors, say=say)
+        _write_alerts(store, found.alerts, name, summary, complete=not errors, say=say)
+    if found.logs:
+        _write_logs(store, found.logs, name, summary, log_convention, say)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -550,21 +638,30 @@ def _rows(
     say(f"{files} files, {len(seen)} objects")
 
 
+def _listed(kinds: _Kinds, empty_lists: Iterable[tuple[str, str]]) -> set[str]:
+    """The classes of the empty lists that are kinds korrel8 ingests."""
+    listed = (kinds.listed(api_version, kind) for api_version, kind in empty_lists)
+    return {cls for cls in listed if cls is not None}
+
+
 def _write_alerts(
     store: Store,
-    found: list[tuple[str, list[alerts.Alert]]],
+    found: list[tuple[str, alerts.Saved]],
     cluster: str,
     summary: Summary,
     *,
     complete: bool,
     say: Progress,
 ) -> None:
-    """Write the snapshot's alerts; if every alerts file was read, resolve the alerts of
-    this cluster it no longer holds, as the live ingester does after a complete view."""
-    rows = {
-        row.ref: row
-        for row in (alerts.to_row(alert, cluster) for _, batch in found for alert in batch)
-    }
+    """Write the snapshot's alerts, merged as the live ingester merges Alertmanager's and
+    Prometheus' answers; if every alerts file was read, resolve the alerts of this cluster
+    it no longer holds, as the live ingester does after a complete view."""
+
+    def of(origin: str) -> list[alerts.Alert]:
+        return [alert for _, saved in found if saved.origin == origin for alert in saved.alerts]
+
+    merged = alerts.merge(of(alerts.ALERTMANAGER), of(alerts.PROMETHEUS))
+    rows = {row.ref: row for row in (alerts.to_row(alert, cluster) for alert in merged)}
     now = utcnow()
     written = store.upsert_nodes(rows.values(), now=now)
     resolved = 0
@@ -573,3 +670,25 @@ def _write_alerts(
         resolved = store.upsert_nodes(gone, now=now)
     summary.objects[str(alerts.CLASS)] += written + resolved
     say(f"alerts: {written} current, {resolved} newly resolved")
+
+
+def _write_logs(
+    store: Store,
+    files: dict[snapshot_logs.Container, list[str]],
+    cluster: str,
+    summary: Summary,
+    convention: str,
+    say: Progress,
+) -> None:
+    """Write the log streams of the pod log files. Never swept: a must-gather keeps the
+    logs of running pods of some namespaces only."""
+    written: Counter[str] = Counter()
+
+    def counted(rows: Iterable[NodeRow]) -> Iterator[NodeRow]:
+        for row in rows:
+            written[f"{row.domain}:{row.class_name}"] += 1
+            yield row
+
+    store.upsert_nodes(counted(snapshot_logs.to_rows(files, cluster, convention)))
+    summary.objects.update(written)
+    say(f"log streams: {sum(written.values())} containers with log files")

@@ -35,8 +35,14 @@ Kind = Literal["goals", "neighbours", "get"]
 # no way back down from a hub, or every goal within the depth by any route.
 Mode = Literal["precise", "wide"]
 
-# Where a signal node keeps the query that fetches its data from its own back-end.
-_DATA_PROPERTIES = (("logql", "LogQL"), ("promql", "PromQL"), ("traceql", "TraceQL"))
+# Where a signal node keeps the query that fetches its data from its own back-end. A log
+# stream loaded from a must-gather names its files first: they hold that snapshot's lines.
+_DATA_PROPERTIES = (
+    ("log_files", "file"),
+    ("logql", "LogQL"),
+    ("promql", "PromQL"),
+    ("traceql", "TraceQL"),
+)
 
 
 def plain(value: Any) -> Any:
@@ -68,7 +74,7 @@ def time_value(value: Any) -> datetime | None:
 class DataQuery:
     """The query that fetches an object's data from its own back-end."""
 
-    language: str  # LogQL, PromQL, TraceQL, kubectl
+    language: str  # LogQL, PromQL, TraceQL, kubectl, file (files of a snapshot)
     query: str
 
 
@@ -125,6 +131,8 @@ class Node:
         """The back-end query for the object's data: LogQL, PromQL, TraceQL or kubectl."""
         for key, language in _DATA_PROPERTIES:
             text = self.properties.get(key)
+            if isinstance(text, list) and text:  # files
+                text = " ".join(str(item) for item in text)
             if isinstance(text, str) and text:
                 return DataQuery(language, text)
         if self.domain == "k8s" and self.name:

@@ -281,12 +281,20 @@ def test_a_must_gather_loads_like_the_live_ingester_and_a_bad_file_stops_the_swe
     assert "before-the-break" in {n["name"] for n in graph.values()}
 
     # Every generated object once (running pods are in two files), and nothing else.
-    counts = Counter(n["class"] for n in graph.values())
+    counts = Counter(n["class"] for n in graph.values() if n["domain"] == "k8s")
     expected = expected_counts(lists)
     expected.update({"Namespace": 1, "Secret": 1, "ServiceAccount": 1, "Pod": 1})  # + stale
     expected.update({"Widget.example.com": 1, "ClusterOperator.config.openshift.io": 1})
     assert counts == expected
-    assert all(n["source"] == "k8s" for n in graph.values())
+    assert all(n["source"] == "k8s" for n in graph.values() if n["domain"] == "k8s")
+    # The running pods' log files are their containers' log streams (tests/test_must_gather).
+    running = [
+        o for o in generated(lists) if o["kind"] == "Pod" and o["status"]["phase"] == "Running"
+    ]
+    streams = {n["name"] for n in graph.values() if n["domain"] == "log"}
+    assert streams == {
+        f"{o['metadata']['name']}/{o['spec']['containers'][0]['name']}" for o in running
+    }
 
     # The properties rules join on, as k8s_rows makes them.
     objects = list(generated(lists))
