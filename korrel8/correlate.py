@@ -524,10 +524,11 @@ def _precise(
     max_depth: int,
 ) -> Result:
     goal_keys = [(g.domain, g.name) if isinstance(g, Class) else (g.name, None) for g in goals]
-    expansion = expand(store, refs, depth, window.since, window.until)
-    chosen, left_out = choose(expansion, goal_keys)
-    kept = {ref: chosen[ref] for ref in sorted(chosen)[: limit + 1]}
-    objects, paths, edge_ids = fetch(store, expansion, kept)
+    with store.reading() as read:
+        expansion = expand(read, refs, depth, window.since, window.until)
+        chosen, left_out = choose(expansion, goal_keys)
+        kept = {ref: chosen[ref] for ref in sorted(chosen)[: limit + 1]}
+        objects, paths, edge_ids = fetch(read, expansion, kept)
     shown = Statement(_statement("show_paths"), {"edges": edge_ids})
     steps = Statement(
         _statement("expand"),
@@ -569,7 +570,7 @@ def _reachable(
 ) -> list[tuple[str, int, int]]:
     """The classes within ``depth`` of the starts, each with its least depth and count,
     by the same bounded expansion goal search runs (never by enumerating paths)."""
-    return reachable_classes(expand(store, refs, depth, window.since, window.until))
+    return reachable_classes(expand(store.read, refs, depth, window.since, window.until))
 
 
 def _class_alive(store: Store, goals: Sequence[Domain | Class], window: Window) -> list[str]:

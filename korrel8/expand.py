@@ -25,12 +25,11 @@ off and is a single path query instead (``cypher/queries/goals.cypher``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from korrel8.graph import statements
-from korrel8.graph.store import Store
 from korrel8.result import LeftOut
 
 __all__ = [
@@ -64,8 +63,11 @@ class Expansion:
     statements_run: int = 0
 
 
+Read = Callable[..., list[dict[str, Any]]]  # Store.read, or one session's (Store.reading)
+
+
 def expand(
-    store: Store,
+    read: Read,
     starts: Sequence[str],
     depth: int,
     since: Any,
@@ -84,7 +86,7 @@ def expand(
     for level in range(1, depth + 1):
         if not frontier:
             break
-        rows = store.read(
+        rows = read(
             text,
             frontier=[{"ref": ref, "up": up} for ref, up in frontier],
             since=since,
@@ -208,14 +210,14 @@ def paths_to(
 
 
 def fetch(
-    store: Store, found: Expansion, chosen: Mapping[str, list[State]]
+    read: Read, found: Expansion, chosen: Mapping[str, list[State]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """The objects and paths (as path queries return them) toward the chosen goals, and the
     element ids of their edges."""
     routes = [route for ref in sorted(chosen) for route in paths_to(found, chosen[ref])]
     refs = sorted({ref for route in routes for ref, _ in route})
     edge_ids = sorted({e for route in routes for _, e in route if e is not None})
-    row = store.read(statements.load("queries/fetch_paths"), refs=refs, edges=edge_ids)[0]
+    row = read(statements.load("queries/fetch_paths"), refs=refs, edges=edge_ids)[0]
     edges = {str(e["id"]): e for e in row["edges"]}
     paths = []
     for route in routes:
