@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest import alerts
+from ingest import alerts, metrics
 from korrel8 import rules
 from korrel8.correlate import Korrel8
 from korrel8.graph.rows import NodeRow
@@ -51,12 +51,22 @@ def k8s(cls: str, namespace: str | None, name: str) -> NodeRow:
     )
 
 
+def csv_abnormal(name: str) -> dict[str, str]:
+    # The series the alert fired on, and one of another CSV from the same OLM pod.
+    labels = {k: v for k, v in OLM_ALERT.items() if k not in ("alertname", "severity")}
+    return {**labels, "__name__": "csv_abnormal", "name": name, "job": "olm-operator-metrics"}
+
+
 @pytest.fixture
 def olm_graph(store: Store) -> Store:
-    row = alerts.to_row(alerts.Alert(labels=OLM_ALERT, state="firing", starts_at=utcnow()), "c1")
+    expr = 'csv_abnormal{phase=~"^Failed$"}'
+    alert = alerts.Alert(labels=OLM_ALERT, state="firing", starts_at=utcnow(), expr=expr)
+    subjects: dict[tuple[tuple[str, str], ...], metrics.Subject] = {}
+    metrics.fold_series([csv_abnormal("etcdoperator.v0.9.4"), csv_abnormal("other.v1")], subjects)
     store.upsert_nodes(
         [
-            row,
+            alerts.to_row(alert, "c1"),
+            *metrics.to_rows(subjects.values(), "c1"),
             k8s("k8s:Pod", OLM_NS, OLM_POD),
             k8s("k8s:Namespace", None, OLM_NS),
             k8s("k8s:Namespace", None, "cfe-test-namespace"),
@@ -85,6 +95,7 @@ def test_the_alert_is_stored_under_its_scrape_target() -> None:
         ("k8s:Pod", (OLM_NS, OLM_POD), "alert-pod"),
         ("k8s:Namespace", (None, "cfe-test-namespace"), "alert-exported-namespace"),
         (CSV, ("cfe-test-namespace", "etcdoperator.v0.9.4"), "alert-csv"),
+        ("metric:metric", (OLM_NS, f"{OLM_POD}/olm-operator"), "alert-metric"),
     ],
 )
 def test_the_target_pod_and_the_subject_are_each_reached_by_their_own_rule(
@@ -93,4 +104,6 @@ def test_the_target_pod_and_the_subject_are_each_reached_by_their_own_rule(
     # The start selector names the target's namespace and pod, as the alert's labels do.
     result = Korrel8(olm_graph).goals(START, goal, depth=1)
     assert [(g.namespace, g.name) for g in result.goals] == [found]
+    if goal == "metric:metric":  # the series the alert fired on, not the other CSV's
+        assert result.goals[0].properties["k8s.clusterserviceversion.name"] == OLM_ALERT["name"]
     assert [p.rules for p in result.paths if p.end == result.goals[0].ref] == [(rule,)]
