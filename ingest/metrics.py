@@ -10,6 +10,15 @@ name (``korrel8.querygen.subject_keys``: a container, pod, workload, PVC, node o
 namespace). Series of one subject fold into one node listing the metric names and a PromQL
 selector that fetches exactly those series: the node count follows objects, not series.
 
+A series scraped with honor_labels false whose own namespace/pod/container clashed with the
+target's carries them as ``exported_*`` (an operator's series about objects elsewhere, the
+DCGM exporter's about a GPU workload): the plain keys, and the node's ``namespace`` and
+``subject_kind``, are the scrape target's; ``subject.k8s.namespace.name``,
+``subject.k8s.pod.name``, ``subject.k8s.container.name`` (and an OLM CSV's
+``k8s.clusterserviceversion.name``) are part of the subject too, so that each pair is its
+own node and rules link it to both. (kube-state-metrics' target is the exporter itself:
+there the ``exported_*`` labels are read as the plain ones.)
+
 Node: class ``metric:metric``, ref selector = the subject's canonical keys (and cluster);
 properties: the canonical subject labels, ``subject_kind``, ``metric_names``,
 ``promql``, ``raw_labels`` (the PromQL label matchers as ``key=value``).
@@ -35,7 +44,7 @@ from korrel8.errors import ConfigError, QueryGenerationError, SourceError
 from korrel8.graph import identifiers
 from korrel8.graph.rows import NodeRow, PropertyValue
 from korrel8.graph.store import Store
-from korrel8.labels import normalize
+from korrel8.labels import normalize_verbose
 from korrel8.model import Class, ref
 from korrel8.querygen import KSM_LABELS, go_quote, promql_selector, subject_keys
 
@@ -109,6 +118,13 @@ _SUBJECT_KINDS = {
     "k8s.node.name": "Node",
     "k8s.namespace.name": "Namespace",
 }
+# The same for a subject named only by exported_* labels (and an OLM CSV).
+_EXPORTED_KINDS = {
+    "subject.k8s.container.name": "Container",
+    "subject.k8s.pod.name": "Pod",
+    "k8s.clusterserviceversion.name": "ClusterServiceVersion",
+    "subject.k8s.namespace.name": "Namespace",
+}
 
 
 # --- label helpers shared by the signal ingesters -----------------------------------
@@ -159,23 +175,44 @@ def list_series(
 # --- normalize -------------------------------------------------------------------------
 
 
+# The label name a series gives each subject key: (canonical key, label name) pairs.
+LabelNames = tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Subject:
-    """One object metrics describe: its canonical subject labels and its metric names."""
+    """One object metrics describe: its canonical subject labels and its metric names.
+
+    ``names``: the metric names per naming of the subject's labels. Series of one object
+    may name it differently: kube-state-metrics scraped without honor_labels says
+    ``exported_pod`` where cAdvisor says ``pod``.
+    """
 
     labels: dict[str, str]
     metrics: set[str] = field(default_factory=set)
+    names: dict[LabelNames, set[str]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted(self.labels.items()))
 
 
-def subject_of(series: Mapping[str, str]) -> dict[str, str] | None:
-    """The canonical labels naming the object a series is about, or None if it names none."""
-    canonical = normalize(series, "metric")
-    keys = subject_keys(canonical)
-    return {key: canonical[key] for key in keys} if keys else None
+def subject_of(series: Mapping[str, str]) -> tuple[dict[str, str], LabelNames] | None:
+    """The canonical labels naming the object a series is about, with the series' own
+    names for them, or None if it names none."""
+    result = normalize_verbose(series, "metric")
+    for conflict in result.conflicts:
+        log.warning("label conflict: %s", conflict)
+    keys = subject_keys(result.labels)
+    if not keys:
+        return None
+    names = tuple((key, _label_name(key, result.raw_keys.get(key), series)) for key in keys)
+    return {key: result.labels[key] for key in keys}, names
+
+
+def _label_name(key: str, raw: str | None, series: Mapping[str, str]) -> str:
+    # A derived key (a replicaset from an owner) has no label of its own: KSM's name.
+    return raw if raw is not None and raw in series else KSM_LABELS.get(key, key)
 
 
 def fold_series(
@@ -185,29 +222,53 @@ def fold_series(
     orphans = 0
     for labels in series:
         name = labels.get("__name__")
-        subject = subject_of(labels)
-        if subject is None or not name:
+        found_subject = subject_of(labels)
+        if found_subject is None or not name:
             orphans += 1
             continue
+        subject, names = found_subject
         key = tuple(sorted(subject.items()))
         found = subjects.get(key)
         if found is None:
             found = subjects[key] = Subject(subject)
         found.metrics.add(name)
+        found.names.setdefault(names, set()).add(name)
     return orphans
 
 
 def promql(subject: Subject) -> str:
-    """A PromQL selector for exactly the subject's series of its metric names."""
-    names = sorted(subject.metrics)
+    """A PromQL selector for exactly the subject's series of its metric names (one per
+    naming of its labels, joined by ``or``)."""
+    groups = subject.names or {_ksm_names(subject.labels): subject.metrics}
+    return " or ".join(_selector(subject.labels, dict(n), groups[n]) for n in sorted(groups))
+
+
+def _ksm_names(labels: Mapping[str, str]) -> LabelNames:
+    return tuple((key, KSM_LABELS[key]) for key in labels if key in KSM_LABELS)
+
+
+def _selector(labels: Mapping[str, str], label_names: Mapping[str, str], metrics: set[str]) -> str:
+    names = sorted(metrics)
     if len(names) == 1:
-        return promql_selector(subject.labels, names[0])
-    matchers = promql_selector(subject.labels)[1:-1]
+        return promql_selector(labels, names[0], label_names=label_names)
+    matchers = promql_selector(labels, label_names=label_names)[1:-1]
     return "{__name__=~" + go_quote("|".join(names)) + ", " + matchers + "}"
 
 
 def subject_kind(labels: Mapping[str, str]) -> str:
-    return next((kind for key, kind in _SUBJECT_KINDS.items() if labels.get(key)), "Object")
+    return kind_and_name(labels)[0]
+
+
+def kind_and_name(labels: Mapping[str, str]) -> tuple[str, str]:
+    """The kind and name of the object a subject's most specific key names: the scrape
+    target's where the labels name one, else the exported subject's."""
+    for kinds, prefix in ((_SUBJECT_KINDS, ""), (_EXPORTED_KINDS, "subject.")):
+        for key, kind in kinds.items():
+            if labels.get(key):
+                if kind == "Container":  # unique among the pod's nodes, and says whose it is
+                    return kind, f"{labels[prefix + 'k8s.pod.name']}/{labels[key]}"
+                return kind, labels[key]
+    return "Object", ""
 
 
 def to_rows(subjects: Iterable[Subject], cluster: str) -> Iterator[NodeRow]:
@@ -217,18 +278,15 @@ def to_rows(subjects: Iterable[Subject], cluster: str) -> Iterator[NodeRow]:
         except QueryGenerationError as exc:
             log.warning("no PromQL for %s: %s", subject.labels, exc)
             continue
-        kind = subject_kind(subject.labels)
-        name_key = next(key for key in _SUBJECT_KINDS if subject.labels.get(key))
-        name = subject.labels[name_key]
-        if kind == "Container":  # unique among the pod's nodes, and says whose it is
-            name = f"{subject.labels['k8s.pod.name']}/{name}"
-        matchers = {KSM_LABELS[k]: v for k, v in subject.labels.items() if k in KSM_LABELS}
+        kind, name = kind_and_name(subject.labels)
+        groups = subject.names or {_ksm_names(subject.labels): subject.metrics}
+        matchers = {f"{label}={subject.labels[key]}" for names in groups for key, label in names}
         properties: dict[str, PropertyValue] = {
             **label_properties(subject.labels),
             "subject_kind": kind,
             "metric_names": sorted(subject.metrics),
             "promql": query,
-            "raw_labels": raw_label_list(matchers),
+            "raw_labels": sorted(matchers),
         }
         yield NodeRow.model_validate(
             {

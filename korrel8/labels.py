@@ -13,10 +13,12 @@ builds a vocabulary without installing it. A bad file raises ConfigError naming 
 
 The traps handled (``shared/reference/labels.md``): bare ``namespace``/``pod``/...
 that describe kube-state-metrics' or node-exporter's own pod are dropped by the
-``scrapers`` rules; ``exported_*`` labels win over the target labels they shadow;
-``instance`` and ``job`` are never mapped (neither is a pod nor a Kubernetes Job; KSM's
-Job is ``job_name``); container ids lose their ``runtime://`` prefix; bare ``service`` is
-mapped only where the producer is known.
+``scrapers`` rules, and their ``exported_*`` labels read as the subject's own; on other
+Prometheus series the plain keys are the scrape target (``k8s.namespace.name``...) and
+``exported_namespace``/``exported_pod``/``exported_container`` the object the series is
+about (``subject.k8s.namespace.name``...); ``instance`` and ``job`` are never mapped
+(neither is a pod nor a Kubernetes Job; KSM's Job is ``job_name``); container ids lose
+their ``runtime://`` prefix; bare ``service`` is mapped only where the producer is known.
 """
 
 from __future__ import annotations
@@ -86,9 +88,16 @@ class Source(_Model):
     doc: str = ""
     rank: int
     domains: tuple[SignalDomain, ...] | None = None
+    when: dict[str, str] = {}
     unless: tuple[str, ...] = ()
     map: dict[str, MapValue] = {}
     prefixes: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _check_regexes(self) -> Source:
+        for key, pattern in self.when.items():
+            _compile(pattern, f"source {self.name}: when.{key}")
+        return self
 
 
 class Subject(_Model):
@@ -182,6 +191,7 @@ class _Entry:
     rank: int
     domains: frozenset[str] | None
     unless: tuple[str, ...]
+    when: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,13 +274,15 @@ def _index(data: VocabularyFile, paths: tuple[str, ...]) -> Vocabulary:
     prefixes: list[tuple[str, _Entry]] = []
     for source in data.sources:
         domains = frozenset(source.domains) if source.domains is not None else None
+        when = tuple((key, re.compile(pattern)) for key, pattern in source.when.items())
         for raw, value in source.map.items():
             for target in _targets(value):
-                entry = _Entry(target, source.name, source.rank, domains, source.unless)
+                entry = _Entry(target, source.name, source.rank, domains, source.unless, when)
                 exact.setdefault(raw, []).append(entry)
         for raw, prefix in source.prefixes.items():
             target = Target(key=prefix)
-            prefixes.append((raw, _Entry(target, source.name, source.rank, domains, source.unless)))
+            entry = _Entry(target, source.name, source.rank, domains, source.unless, when)
+            prefixes.append((raw, entry))
     return Vocabulary(
         data=data,
         paths=paths,
@@ -433,12 +445,17 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """The canonical labels, the domain used, the conflicts and the ignored raw keys."""
+    """The canonical labels, the domain used, the conflicts and the ignored raw keys.
+
+    ``raw_keys``: the raw key each canonical label was read from (a derived one names the
+    canonical key it was derived from): a back-end query selects by these names.
+    """
 
     labels: dict[str, str]
     domain: SignalDomain | None
     conflicts: tuple[Conflict, ...] = ()
     ignored: dict[str, str] = field(default_factory=dict)
+    raw_keys: dict[str, str] = field(default_factory=dict)
 
 
 # --- normalize -------------------------------------------------------------------------
@@ -467,7 +484,7 @@ def normalize_verbose(
     raw = _string_items(labels)
     signal = _signal_domain(domain) or infer_domain(raw, vocab)
     ignored: dict[str, str] = {}
-    view = _view(raw, vocab, ignored)
+    view = _view(raw, vocab)
     extra = _apply_scrapers(view, vocab, ignored)
     candidates: dict[str, list[Candidate]] = {}
 
@@ -480,20 +497,19 @@ def normalize_verbose(
             candidate = Candidate(raw_key, value, final, source, rank)
             candidates.setdefault(target.key, []).append(candidate)
 
-    active = set(view)
     for key, (raw_key, value) in view.items():
         for entry in (*vocab.exact.get(key, ()), *extra.exact.get(key, ())):
-            if _applies(entry, signal, active):
+            if _applies(entry, signal, view):
                 claim(entry.target, raw_key, value, entry.source, entry.rank)
         for prefix, entry in (*vocab.prefixes, *extra.prefixes):
             rest = key[len(prefix) :]
-            if key.startswith(prefix) and rest and _applies(entry, signal, active):
+            if key.startswith(prefix) and rest and _applies(entry, signal, view):
                 label = vocab.pod_label_keys.get(_sanitize(rest), rest)
                 claim(
                     Target(key=POD_LABEL_PREFIX + label), raw_key, value, entry.source, entry.rank
                 )
 
-    resolved, conflicts = _resolve(candidates)
+    resolved, conflicts, raw_keys = _resolve(candidates)
     for derive in vocab.data.derive:
         kind, name = resolved.get(derive.kind), resolved.get(derive.name)
         derived_key = vocab.data.kind_keys.get(kind or "")
@@ -503,8 +519,8 @@ def normalize_verbose(
                 Candidate(derive.name, name, name, source, derive.rank)
             )
     if vocab.data.derive:
-        resolved, conflicts = _resolve(candidates)
-    return Normalized(resolved, signal, conflicts, ignored)
+        resolved, conflicts, raw_keys = _resolve(candidates)
+    return Normalized(resolved, signal, conflicts, ignored, raw_keys)
 
 
 def infer_domain(labels: Mapping[str, str], vocab: Vocabulary | None = None) -> SignalDomain | None:
@@ -540,23 +556,24 @@ def _signal_domain(domain: str | None) -> SignalDomain | None:
     return None
 
 
-def _view(
-    raw: dict[str, str], vocab: Vocabulary, ignored: dict[str, str]
-) -> dict[str, tuple[str, str]]:
-    """Effective key -> (raw key, value), after prefix stripping and exported_* shadows."""
+def _view(raw: dict[str, str], vocab: Vocabulary) -> dict[str, tuple[str, str]]:
+    """Effective key -> (raw key, value), after prefix stripping."""
     view = {key: (key, value) for key, value in raw.items()}
     for prefix in vocab.data.strip_prefixes:
         for key, value in raw.items():
             short = key[len(prefix) :]
             if key.startswith(prefix) and short and short not in view:
                 view[short] = (key, value)
-    for exported, bare in vocab.data.shadows.items():
-        if exported in raw:
-            if bare in raw:
-                ignored[bare] = f"describes the scrape target: shadowed by {exported}"
-            view[bare] = (exported, raw[exported])
-            del view[exported]
     return view
+
+
+def _shadow(view: dict[str, tuple[str, str]], vocab: Vocabulary, ignored: dict[str, str]) -> None:
+    """Read each exported_x as x: x describes the scraper, exported_x the subject."""
+    for exported, bare in vocab.data.shadows.items():
+        if exported in view:
+            if bare in view:
+                ignored[bare] = f"describes the scrape target: shadowed by {exported}"
+            view[bare] = view.pop(exported)
 
 
 @dataclass
@@ -576,6 +593,7 @@ def _apply_scrapers(
             for key, pattern in scraper.when.items()
         ):
             continue
+        _shadow(view, vocab, ignored)
         subject = _subject(scraper, view)
         keep = subject.keys if subject is not None else scraper.keep_unknown
         if any(key in view and view[key][0] != key for key in scraper.own):
@@ -610,24 +628,32 @@ def _subject(scraper: Scraper, view: Mapping[str, tuple[str, str]]) -> Subject |
     return next((s for s in scraper.subjects if s.id_key in view), None)
 
 
-def _applies(entry: _Entry, signal: SignalDomain | None, present: set[str]) -> bool:
+def _applies(
+    entry: _Entry, signal: SignalDomain | None, view: Mapping[str, tuple[str, str]]
+) -> bool:
     # A source meant for some domains stays off when the domain is unknown: bare `name`
     # is an event's subject but cAdvisor's runtime container name.
     if entry.domains is not None and signal not in entry.domains:
         return False
-    return not any(key in present for key in entry.unless)
+    if entry.when and not any(
+        key in view and pattern.fullmatch(view[key][1]) for key, pattern in entry.when
+    ):
+        return False
+    return not any(key in view for key in entry.unless)
 
 
 def _resolve(
     candidates: Mapping[str, list[Candidate]],
-) -> tuple[dict[str, str], tuple[Conflict, ...]]:
+) -> tuple[dict[str, str], tuple[Conflict, ...], dict[str, str]]:
     resolved: dict[str, str] = {}
+    raw_keys: dict[str, str] = {}
     conflicts: list[Conflict] = []
     for key in sorted(candidates):
         ranked = sorted(candidates[key], key=lambda c: (-c.rank, c.raw_key))
         chosen = ranked[0]
         resolved[key] = chosen.value
+        raw_keys[key] = chosen.raw_key
         rejected = tuple(c for c in ranked[1:] if not _equivalent(key, c.value, chosen.value))
         if rejected:
             conflicts.append(Conflict(key, chosen, rejected))
-    return resolved, tuple(conflicts)
+    return resolved, tuple(conflicts), raw_keys

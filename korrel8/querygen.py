@@ -6,7 +6,10 @@ the most specific object they name, ignoring the other keys:
 - PromQL (kube-state-metrics convention): the pod (with its container, if given), else
   the replicaset, deployment, statefulset, daemonset, job, cronjob, service, PVC, PV or
   node, else the namespace; namespaced objects carry their namespace. korrel8r's
-  ``{namespace="<ns>", <kind>="<name>"}``.
+  ``{namespace="<ns>", <kind>="<name>"}``. Where the plain labels name the scrape target
+  and ``exported_*`` the object the series is about (``subject.k8s.*`` keys, see
+  ``korrel8/vocabulary.yaml``), both are matched: ``{namespace="olm", pod="olm-operator-x",
+  exported_namespace="shop"}``, with an OLM ClusterServiceVersion's ``name``.
 - LogQL: log streams are per container, so only namespace, pod and container are used;
   the stream labels are those of a convention (``viaq`` for OpenShift LokiStack,
   ``promtail``, ``otel`` for Loki's OTLP labels), chosen by configuration.
@@ -61,6 +64,13 @@ _SUBJECTS = (
     "k8s.node.name",
 )
 _CLUSTER_SCOPED = frozenset({"k8s.persistentvolume.name", "k8s.node.name"})
+# What a Prometheus series is about when the scrape target took the plain labels
+# (exported_namespace...), and an OLM ClusterServiceVersion's name: matched besides the
+# target, in this order; a container only with its pod.
+SUBJECT_NAMESPACE = "subject.k8s.namespace.name"
+SUBJECT_POD = "subject.k8s.pod.name"
+SUBJECT_CONTAINER = "subject.k8s.container.name"
+CSV = "k8s.clusterserviceversion.name"
 
 KSM_LABELS: Mapping[str, str] = {
     CLUSTER: "cluster",  # kubernetes-mixin's clusterLabel
@@ -77,6 +87,10 @@ KSM_LABELS: Mapping[str, str] = {
     "k8s.persistentvolumeclaim.name": "persistentvolumeclaim",
     "k8s.persistentvolume.name": "persistentvolume",
     "k8s.node.name": "node",
+    SUBJECT_NAMESPACE: "exported_namespace",
+    SUBJECT_POD: "exported_pod",
+    SUBJECT_CONTAINER: "exported_container",
+    CSV: "name",  # csv_succeeded, csv_abnormal (OLM)
 }
 
 
@@ -159,11 +173,17 @@ def go_quote(value: str) -> str:
 
 
 def subject_keys(
-    labels: Mapping[str, str], *, cluster: bool = False, container: bool = True
+    labels: Mapping[str, str],
+    *,
+    cluster: bool = False,
+    container: bool = True,
+    exported: bool = True,
 ) -> list[str]:
     """The canonical keys naming the most specific object in ``labels``, in order.
 
-    ``container``: a pod's container, if given, narrows the pod.
+    ``container``: a pod's container, if given, narrows the pod. ``exported``: the object a
+    Prometheus series is about besides its scrape target (``subject.k8s.*``, an OLM CSV)
+    narrows it too.
     """
     keys: list[str] = [CLUSTER] if cluster else []
     subject = next((key for key in _SUBJECTS if labels.get(key)), None)
@@ -173,6 +193,11 @@ def subject_keys(
         keys.append(subject)
     if subject == POD and container:
         keys.append(CONTAINER)
+    if exported:
+        keys += [SUBJECT_NAMESPACE, SUBJECT_POD]
+        if container and labels.get(SUBJECT_POD):
+            keys.append(SUBJECT_CONTAINER)
+        keys.append(CSV)
     return [key for key in keys if labels.get(key)]
 
 
@@ -241,7 +266,7 @@ def logql_selector(
 def traceql_selector(labels: Mapping[str, str], *, cluster: bool = False) -> str:
     """A TraceQL span selector on resource attributes: ``{resource.k8s.pod.name="y"}``."""
     # Span resources seldom carry k8s.container.name: match the pod, as korrel8r does.
-    keys = subject_keys(labels, cluster=cluster, container=False)
+    keys = subject_keys(labels, cluster=cluster, container=False, exported=False)
     conditions = [f"resource.{key}={go_quote(labels[key])}" for key in keys]
     if not conditions:
         raise QueryGenerationError(f"no TraceQL selector for labels {dict(labels)!r}")

@@ -268,6 +268,61 @@ def test_user_vocabulary_replaces_a_packaged_source_by_name(tmp_path: Path) -> N
     assert normalize({"node_name": "n1"}, "log") == {"k8s.node.name": "n1"}
 
 
+def test_a_source_with_when_applies_only_where_a_label_matches(tmp_path: Path) -> None:
+    extra = _write(
+        tmp_path,
+        "argo.yaml",
+        "canonical: [k8s.argocd.application.name]\n"
+        "sources:\n  - name: argocd\n    rank: 50\n"
+        "    when: {__name__: 'argocd_app_.+'}\n"
+        "    map: {name: k8s.argocd.application.name}\n",
+    )
+    labels.configure([extra])
+    assert normalize({"__name__": "argocd_app_info", "name": "shop"}, "metric") == {
+        "k8s.argocd.application.name": "shop"
+    }
+    assert normalize({"__name__": "process_cpu_seconds_total", "name": "shop"}, "metric") == {}
+
+
+def test_exported_labels_of_an_unknown_exporter_keep_target_and_subject_apart() -> None:
+    series = {
+        "__name__": "haproxy_server_up",
+        "namespace": "openshift-ingress",
+        "pod": "router-default-6d9f8d7b9c-kx2vq",
+        "exported_namespace": "shop",
+        "exported_pod": "web-0",
+    }
+    result = normalize_verbose(series, "metric")
+    assert result.labels == {
+        "k8s.namespace.name": "openshift-ingress",
+        "k8s.pod.name": "router-default-6d9f8d7b9c-kx2vq",
+        "subject.k8s.namespace.name": "shop",
+        "subject.k8s.pod.name": "web-0",
+    }
+    assert result.conflicts == ()
+    assert result.ignored == {}
+    # Logs and traces have no scrape target: exported_* means nothing there.
+    assert normalize({"exported_namespace": "shop"}, "log") == {}
+
+
+def test_raw_keys_name_the_labels_a_query_must_select_by() -> None:
+    # kube-state-metrics scraped without honorLabels: the pod is in exported_pod.
+    series = {
+        "__name__": "kube_pod_info",
+        "job": "kube-state-metrics",
+        "namespace": "monitoring",
+        "pod": "kube-state-metrics-0",
+        "exported_namespace": "shop",
+        "exported_pod": "web-0",
+    }
+    result = normalize_verbose(series, "metric")
+    assert result.labels == {"k8s.namespace.name": "shop", "k8s.pod.name": "web-0"}
+    assert result.raw_keys == {
+        "k8s.namespace.name": "exported_namespace",
+        "k8s.pod.name": "exported_pod",
+    }
+
+
 def test_user_vocabulary_can_add_a_canonical_key(tmp_path: Path) -> None:
     extra = _write(
         tmp_path,
@@ -286,6 +341,7 @@ def test_user_vocabulary_can_add_a_canonical_key(tmp_path: Path) -> None:
         ("sources: [{name: x, rank: 1, map: {a: not.canonical}}]\n", "not.canonical"),
         ("sources: [{name: x, map: {a: k8s.pod.name}}]\n", "rank"),
         ("scrapers: [{name: s, rank: 1, when: {job: '('}, own: [pod]}]\n", "regular expression"),
+        ("sources: [{name: x, rank: 1, when: {job: '['}}]\n", "when.job"),
         ("sources: [{name: x, rank: 1, prefixes: {a_: k8s.pod.name}}]\n", "k8s.pod.label."),
         ("version: 2\n", "version"),
         ("sources: [\n", "not valid YAML"),

@@ -268,3 +268,83 @@ def test_ksm_target_container_on_pod_series_names_no_container(
     wait_until(lambda: scraped(prom, "kube_pod_info"), SCRAPE_WAIT, "the first scrape")
     metrics.ingest(store, prom.prometheus(), window=prom.window(), families=["kube_pod_info"])
     assert set(metric_nodes(store)) == {"Pod/shop/web-0"}
+
+
+# The OLM operator's target labels (its ServiceMonitor has no honorLabels): csv_succeeded's
+# own namespace arrives as exported_namespace (tests/data/labelsets.yaml, the OLM rows).
+OLM = ("olm-operator-metrics", "10.130.0.23:8443")
+OLM_TARGET = {
+    "namespace": "openshift-operator-lifecycle-manager",
+    "pod": "olm-operator-5d7c8c6b8d-9xk2p",
+    "container": "olm-operator",
+    "service": "olm-operator-metrics",
+    "endpoint": "https-metrics",
+}
+
+
+def csv_succeeded(namespace: str, name: str) -> Sample:
+    labels = {**OLM_TARGET, "exported_namespace": namespace, "name": name, "version": "1"}
+    return ("csv_succeeded", labels, 1)
+
+
+def test_exported_labels_keep_target_and_subject_in_one_node_each(
+    prom: PromStack, store: Store
+) -> None:
+    prom.push(
+        *OLM,
+        exposition(
+            csv_succeeded("cfe-test-namespace", "etcdoperator.v0.9.4"),
+            csv_succeeded("cfe-test-namespace", "other.v1"),
+            csv_succeeded("shop", "etcdoperator.v0.9.4"),
+        ),
+    )
+    # kube-state-metrics scraped without honorLabels: its own pod in the plain labels, the
+    # pod it reports on in exported_*; cAdvisor names the same pod with the plain labels.
+    ksm_own = {"namespace": "monitoring", **KSM_OWN, "exported_namespace": "shop"}
+    prom.push(
+        *KSM,
+        exposition(("kube_pod_info", {**ksm_own, "exported_pod": "web-0", "uid": "U-0"}, 1)),
+    )
+    cadvisor = {"namespace": "shop", "pod": "web-0", "metrics_path": "/metrics/cadvisor"}
+    prom.push(*KUBELET, exposition(("container_memory_working_set_bytes", cadvisor, 1)))
+    wait_until(
+        lambda: all(
+            scraped(prom, m)
+            for m in ("csv_succeeded", "kube_pod_info", "container_memory_working_set_bytes")
+        ),
+        SCRAPE_WAIT,
+        "the first scrape",
+    )
+    families = ["csv_succeeded", "kube_pod_info", "container_memory_working_set_bytes"]
+    assert metrics.ingest(store, prom.prometheus(), window=prom.window(), families=families).ok
+    got = [n for n in nodes(store).values() if n["class"] == "metric"]
+
+    # One node per (target, subject): the OLM pod with each CSV it reports on.
+    olm = {
+        (n["subject.k8s.namespace.name"], n["k8s.clusterserviceversion.name"]): n
+        for n in got
+        if n.get("k8s.pod.name") == OLM_TARGET["pod"]
+    }
+    assert set(olm) == {
+        ("cfe-test-namespace", "etcdoperator.v0.9.4"),
+        ("cfe-test-namespace", "other.v1"),
+        ("shop", "etcdoperator.v0.9.4"),
+    }
+    etcd = olm[("cfe-test-namespace", "etcdoperator.v0.9.4")]
+    # The node's namespace is the target's: a {namespace, pod} selector of the OLM pod finds it.
+    assert etcd["namespace"] == "openshift-operator-lifecycle-manager"
+    assert etcd["k8s.namespace.name"] == "openshift-operator-lifecycle-manager"
+    assert etcd["subject_kind"] == "Container"
+    (series,) = prom.query(etcd["promql"])
+    assert series["metric"]["exported_namespace"] == "cfe-test-namespace"
+    assert series["metric"]["name"] == "etcdoperator.v0.9.4"
+
+    # KSM's pod is no subject; web-0 is one node for both namings, and its PromQL
+    # fetches the KSM series (exported_pod) and the cAdvisor series (pod).
+    (web,) = [n for n in got if n.get("k8s.pod.name") == "web-0"]
+    assert web["namespace"] == "shop" and "subject.k8s.pod.name" not in web
+    assert web["metric_names"] == ["container_memory_working_set_bytes", "kube_pod_info"]
+    assert "exported_pod=web-0" in web["raw_labels"] and "pod=web-0" in web["raw_labels"]
+    fetched = prom.query(web["promql"])
+    assert sorted(s["metric"]["__name__"] for s in fetched) == web["metric_names"]
+    assert len(got) == 4

@@ -198,6 +198,36 @@ def test_logql_needs_a_namespace_or_pod() -> None:
             '{persistentvolume="pv-1"}',
         ),
         ({"k8s.namespace.name": "shop"}, None, '{namespace="shop"}'),
+        (  # the OLM operator's series about a CSV in another namespace (exported_namespace)
+            {
+                "k8s.namespace.name": "openshift-operator-lifecycle-manager",
+                "k8s.pod.name": "olm-operator-5d7c8c6b8d-9xk2p",
+                "k8s.container.name": "olm-operator",
+                "subject.k8s.namespace.name": "cfe-test-namespace",
+                "k8s.clusterserviceversion.name": "etcdoperator.v0.9.4",
+            },
+            "csv_succeeded",
+            'csv_succeeded{namespace="openshift-operator-lifecycle-manager", '
+            'pod="olm-operator-5d7c8c6b8d-9xk2p", container="olm-operator", '
+            'exported_namespace="cfe-test-namespace", name="etcdoperator.v0.9.4"}',
+        ),
+        (  # the DCGM exporter's series about a GPU workload's container
+            {
+                "k8s.namespace.name": "gpu",
+                "k8s.pod.name": "nvidia-dcgm-exporter-7mqjg",
+                "subject.k8s.namespace.name": "default",
+                "subject.k8s.pod.name": "trainer-0",
+                "subject.k8s.container.name": "main",
+            },
+            None,
+            '{namespace="gpu", pod="nvidia-dcgm-exporter-7mqjg", exported_namespace="default", '
+            'exported_pod="trainer-0", exported_container="main"}',
+        ),
+        (  # only the subject: an alert aggregated by exported_namespace
+            {"subject.k8s.namespace.name": "shop", "subject.k8s.container.name": "app"},
+            None,
+            '{exported_namespace="shop"}',
+        ),
         ({}, "up", "up"),
         (
             {"k8s.namespace.name": "shop"},
@@ -240,6 +270,15 @@ def test_subject_keys() -> None:
         "k8s.namespace.name",
         "k8s.pod.name",
     ]
+    exported = {**POD, "subject.k8s.namespace.name": "shop", "subject.k8s.pod.name": "db-0"}
+    assert subject_keys(exported)[-2:] == ["subject.k8s.namespace.name", "subject.k8s.pod.name"]
+    assert subject_keys(exported, exported=False) == subject_keys(POD)
+
+
+def test_traceql_never_matches_exported_keys() -> None:
+    # Spans have no scrape target; a subject key is not a resource attribute.
+    labels = {**POD, "subject.k8s.namespace.name": "other"}
+    assert "subject" not in traceql_selector(labels)
 
 
 def test_hostile_values_are_escaped() -> None:
