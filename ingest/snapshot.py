@@ -29,9 +29,10 @@ once. Secrets in a must-gather are already elided ("N bytes long", secret.go); k
 their data anyway.
 
 How objects become nodes: exactly as the live ingester does (``ingest.k8s.rows.to_row``),
-each matched by its API group and kind to the built-in kinds of ``k8s/kinds.yaml``; core
-``v1`` Events (what ``kubectl get events`` prints) are converted to ``events.k8s.io/v1``
-the way the API server converts them. A kind with an API group that is not one of
+each matched by its API group and kind to the known kinds of ``k8s/kinds.yaml``: core
+``v1`` Events (what ``kubectl get events`` prints) are ``k8s:Event``, as the live
+ingester lists them, and ``events.k8s.io/v1`` Events ``k8s:Event.events.k8s.io``. A kind
+with an API group that is not one of
 Kubernetes' own becomes a custom resource; other kinds (Endpoints, Roles...) are skipped, as
 the live ingester never lists them. Secrets and ConfigMaps are cut to their metadata as
 soon as they are read: their data never reaches a row, a log or a caller.
@@ -73,7 +74,7 @@ import yaml
 from pydantic import ValidationError
 
 from ingest import alerts
-from ingest.k8s.kinds import KindSpec, builtin_kinds
+from ingest.k8s.kinds import KindSpec, known_kinds
 from ingest.k8s.rows import SOURCE, to_row
 from ingest.summary import Summary
 from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
@@ -274,7 +275,7 @@ def _objects(doc: Any) -> Iterator[Obj]:
 
 @cache
 def _builtin() -> dict[tuple[str, str], KindSpec]:
-    return {(spec.group, spec.kind): spec for spec in builtin_kinds()}
+    return {(spec.group, spec.kind): spec for spec in known_kinds()}
 
 
 @cache
@@ -301,28 +302,6 @@ def _redact(obj: Obj) -> Obj:
     return obj
 
 
-def _events_v1(obj: Obj) -> Obj:
-    """A core v1 Event as ``events.k8s.io/v1`` shows it (the API server's own mapping)."""
-    fields = {
-        "regarding": obj.get("involvedObject"),
-        "related": obj.get("related"),
-        "note": obj.get("message"),
-        "reason": obj.get("reason"),
-        "type": obj.get("type"),
-        "action": obj.get("action"),
-        "eventTime": obj.get("eventTime"),
-        "series": obj.get("series"),
-        "reportingController": obj.get("reportingComponent"),
-        "reportingInstance": obj.get("reportingInstance"),
-        "deprecatedSource": obj.get("source"),
-        "deprecatedFirstTimestamp": obj.get("firstTimestamp"),
-        "deprecatedLastTimestamp": obj.get("lastTimestamp"),
-        "deprecatedCount": obj.get("count"),
-    }
-    converted = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": obj["metadata"]}
-    return converted | {k: v for k, v in fields.items() if v is not None}
-
-
 class _Kinds:
     """Matches objects to KindSpecs; custom ones are made once per kind and scope."""
 
@@ -334,8 +313,6 @@ class _Kinds:
         """The object's spec and the object as to_row wants it; None: not ingested."""
         group, version = _group_version(obj)
         kind = str(obj.get("kind"))
-        if (group, kind) == ("", "Event"):
-            group, obj = "events.k8s.io", _events_v1(obj)
         spec = _builtin().get((group, kind))
         if spec is not None:
             return spec, obj
