@@ -32,10 +32,10 @@ How objects become nodes: exactly as the live ingester does (``ingest.k8s.rows.t
 each matched by its API group and kind to the known kinds of ``k8s/kinds.yaml``: core
 ``v1`` Events (what ``kubectl get events`` prints) are ``k8s:Event``, as the live
 ingester lists them, and ``events.k8s.io/v1`` Events ``k8s:Event.events.k8s.io``. A kind
-with an API group that is not one of
-Kubernetes' own becomes a custom resource; other kinds (Endpoints, Roles...) are skipped, as
-the live ingester never lists them. Secrets and ConfigMaps are cut to their metadata as
-soon as they are read: their data never reaches a row, a log or a caller.
+with an API group that is not one of Kubernetes' own becomes a custom resource; other
+kinds (Endpoints, Roles...) are skipped, as the live ingester never lists them. Secrets
+and ConfigMaps are cut to their metadata as soon as they are read: their data never
+reaches a row, a log or a caller.
 
 Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a cluster
 loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
