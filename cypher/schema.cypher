@@ -19,6 +19,9 @@ CREATE INDEX object_namespace_class IF NOT EXISTS FOR (n:Object) ON (n.namespace
 CREATE INDEX object_k8s_namespace_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.namespace.name`);
 CREATE INDEX object_k8s_object_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.object.name`);
 CREATE INDEX object_k8s_node_name IF NOT EXISTS FOR (n:Object) ON (n.`k8s.node.name`);
+// A cluster-scoped owner (a Node, an operator's resource) finds its dependents, in every
+// namespace, by CONTAINS on their owners as one string.
+CREATE TEXT INDEX object_owners_text IF NOT EXISTS FOR (n:Object) ON (n.owners_text);
 // The purge finds old deletions; incremental rule runs find recent changes.
 CREATE INDEX object_deleted_at IF NOT EXISTS FOR (n:Object) ON (n.deleted_at);
 CREATE INDEX object_changed_at IF NOT EXISTS FOR (n:Object) ON (n.changed_at);

@@ -37,12 +37,13 @@ must-gather are already elided ("N bytes long", secret.go); korrel8 drops their 
 anyway.
 
 How objects become nodes: exactly as the live ingester does (``ingest.k8s.rows.to_row``),
-each matched by its API group and kind to the built-in kinds of ``k8s/kinds.yaml``; core
-``v1`` Events (what ``kubectl get events`` prints) are converted to ``events.k8s.io/v1``
-the way the API server converts them. A kind with an API group that is not one of
-Kubernetes' own becomes a custom resource; other kinds (Endpoints, Roles...) are skipped, as
-the live ingester never lists them. Secrets and ConfigMaps are cut to their metadata as
-soon as they are read: their data never reaches a row, a log or a caller.
+each matched by its API group and kind to the known kinds of ``k8s/kinds.yaml``: core
+``v1`` Events (what ``kubectl get events`` prints) are ``k8s:Event``, as the live
+ingester lists them, and ``events.k8s.io/v1`` Events ``k8s:Event.events.k8s.io``. A kind
+with an API group that is not one of Kubernetes' own becomes a custom resource; other
+kinds (Endpoints, Roles...) are skipped, as the live ingester never lists them. Secrets
+and ConfigMaps are cut to their metadata as soon as they are read: their data never
+reaches a row, a log or a caller.
 
 Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a cluster
 loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
@@ -86,7 +87,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from ingest import alerts, snapshot_logs
-from ingest.k8s.kinds import KindSpec, builtin_kinds
+from ingest.k8s.kinds import KindSpec, known_kinds
 from ingest.k8s.rows import SOURCE, to_row
 from ingest.summary import Summary
 from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
@@ -330,7 +331,7 @@ def _objects(doc: Any, on_empty: OnEmpty | None = None) -> Iterator[Obj]:
 
 @cache
 def _builtin() -> dict[tuple[str, str], KindSpec]:
-    return {(spec.group, spec.kind): spec for spec in builtin_kinds()}
+    return {(spec.group, spec.kind): spec for spec in known_kinds()}
 
 
 @cache
@@ -357,28 +358,6 @@ def _redact(obj: Obj) -> Obj:
     return obj
 
 
-def _events_v1(obj: Obj) -> Obj:
-    """A core v1 Event as ``events.k8s.io/v1`` shows it (the API server's own mapping)."""
-    fields = {
-        "regarding": obj.get("involvedObject"),
-        "related": obj.get("related"),
-        "note": obj.get("message"),
-        "reason": obj.get("reason"),
-        "type": obj.get("type"),
-        "action": obj.get("action"),
-        "eventTime": obj.get("eventTime"),
-        "series": obj.get("series"),
-        "reportingController": obj.get("reportingComponent"),
-        "reportingInstance": obj.get("reportingInstance"),
-        "deprecatedSource": obj.get("source"),
-        "deprecatedFirstTimestamp": obj.get("firstTimestamp"),
-        "deprecatedLastTimestamp": obj.get("lastTimestamp"),
-        "deprecatedCount": obj.get("count"),
-    }
-    converted = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": obj["metadata"]}
-    return converted | {k: v for k, v in fields.items() if v is not None}
-
-
 class _Kinds:
     """Matches objects to KindSpecs; custom ones are made once per kind and scope."""
 
@@ -390,8 +369,6 @@ class _Kinds:
         """The object's spec and the object as to_row wants it; None: not ingested."""
         group, version = _group_version(obj)
         kind = str(obj.get("kind"))
-        if (group, kind) == ("", "Event"):
-            obj = _events_v1(obj)
         spec = self._spec(group, version, kind, bool(obj["metadata"].get("namespace")))
         if spec is None:
             label = f"{kind}.{group}" if group else kind
@@ -406,8 +383,6 @@ class _Kinds:
         return spec.class_name if spec is not None else None
 
     def _spec(self, group: str, version: str, kind: str, namespaced: bool) -> KindSpec | None:
-        if (group, kind) == ("", "Event"):  # core v1 Events are stored as events.k8s.io's
-            group = "events.k8s.io"
         spec = _builtin().get((group, kind))
         if spec is not None:
             return spec

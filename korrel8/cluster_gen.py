@@ -448,32 +448,30 @@ class _Namespace:
         )
         if restarts and not done:
             reason, kind, note = "BackOff", "Warning", "Back-off restarting failed container"
+        # A core/v1 Event, as the kubelet records it and `kubectl get events` prints it.
         event = self.add(
-            "events.k8s.io/v1",
-            "Event",
-            self.name,
-            f"{meta['name']}.{self.rng.getrandbits(64):016x}",
+            "v1", "Event", self.name, f"{meta['name']}.{self.rng.getrandbits(64):016x}"
         )
         event.update(
             {
-                "eventTime": meta["creationTimestamp"].replace("Z", ".000000Z"),
-                "reportingController": "kubelet",
-                "reportingInstance": obj["spec"].get("nodeName", ""),
-                "action": reason,
-                "reason": reason,
-                "type": kind,
-                "note": note,
-                "regarding": {
+                "involvedObject": {
                     "apiVersion": "v1",
                     "kind": obj["kind"],
                     "name": meta["name"],
                     "namespace": self.name,
                     "uid": meta["uid"],
                 },
+                "reason": reason,
+                "message": note,
+                "type": kind,
+                "source": {"component": "kubelet", "host": obj["spec"].get("nodeName", "")},
+                "firstTimestamp": meta["creationTimestamp"],
+                "lastTimestamp": meta["creationTimestamp"],
+                "count": restarts if restarts > 1 and not done else 1,
+                "reportingComponent": "kubelet",
+                "reportingInstance": obj["spec"].get("nodeName", ""),
             }
         )
-        if restarts > 1 and not done:
-            event["series"] = {"count": restarts, "lastObservedTime": event["eventTime"]}
 
     def service(self, app: str, pods: list[Obj], headless: bool = False) -> Obj:
         labels = {"app": app}

@@ -17,8 +17,11 @@ Selectors
     string, as Kubernetes names and label values are: ``{name: 0123}`` names ``"0123"``.
 
 k8s classes
-    ``Kind`` (core group) or ``Kind.group``; korrel8r's ``Kind.version[.group]`` is
-    accepted and the version dropped, since an object is the same object in every version.
+    ``Kind`` (core group) or ``Kind.group``; korrel8r's versioned spellings
+    ``Kind.version.group`` and ``Kind.version.`` (core: ``Pod.v1.``, ``Event.v1.``) are
+    aliases, the version dropped, since an object is the same object in every version.
+    ``k8s:Event`` is the core/v1 Event (``involvedObject``), ``k8s:Event.events.k8s.io``
+    the events API's (``regarding``), as in korrel8r.
     A core-less ``Kind`` that is known in exactly one group resolves to it
     (``k8s:Deployment`` is ``k8s:Deployment.apps``). A well-formed ``Kind.group`` in a
     group that is not built in is a custom resource and is accepted.
@@ -78,8 +81,9 @@ _CYPHER_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # korrel8r's KIND[.VERSION][.GROUP]; the version is the optional segment after the kind.
+# korrel8r writes a core class with an empty group after its version: Pod.v1.
 _K8S_CLASS = re.compile(
-    r"^(?P<kind>[^./]+)(?:\.(?P<version>v[0-9]+(?:(?:alpha|beta)[0-9]*)?))?(?:\.(?P<group>.+))?$"
+    r"^(?P<kind>[^./]+)(?:\.(?P<version>v[0-9]+(?:(?:alpha|beta)[0-9]*)?))?(?:\.(?P<group>.*))?$"
 )
 _GENERIC_CLASS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
@@ -289,11 +293,13 @@ def _unknown_class(domain: Domain, name: str, why: str = "") -> str:
     known = [f"{domain.name}:{c}" for c in domain.classes]
     wanted = f"{domain.name}:{name}"
     message = f"unknown class {wanted}{why}"
-    # A case slip (k8s:pod) has one answer; otherwise offer the close spellings.
+    # A case slip (k8s:pod) has one answer; otherwise offer the close spellings, closest
+    # first.
     suggestions = [k for k in known if k.lower() == wanted.lower()]
     if not suggestions:
-        close = difflib.get_close_matches(wanted.lower(), [k.lower() for k in known])
-        suggestions = [k for k in known if k.lower() in close]
+        by_lower = {k.lower(): k for k in known}
+        close = difflib.get_close_matches(wanted.lower(), list(by_lower))
+        suggestions = [by_lower[c] for c in close]
     if suggestions:
         message += "; did you mean " + " or ".join(suggestions) + "?"
     elif not domain.open_classes:
@@ -306,9 +312,10 @@ def _canonical_k8s_class(domain: Domain, name: str) -> str:
     if match is None:
         raise ParseError(f"ill-formed Kubernetes class {name!r}: expected Kind or Kind.group")
     kind, group = match["kind"], match["group"] or ""
+    full = f"{kind}.{group}" if group else kind  # messages name it without the version
     if not _KIND.match(kind):
         if any(c.split(".")[0].lower() == kind.lower() for c in domain.classes):
-            raise UnknownClassError(_unknown_class(domain, name))
+            raise UnknownClassError(_unknown_class(domain, full))
         raise ParseError(
             f"ill-formed Kubernetes kind {kind!r}: a kind is letters and digits,"
             " starting with an upper-case letter (Pod, Deployment.apps)"
@@ -318,7 +325,6 @@ def _canonical_k8s_class(domain: Domain, name: str) -> str:
             f"ill-formed Kubernetes API group {group!r}: a group is a lower-case DNS name"
             " (apps, networking.k8s.io)"
         )
-    full = f"{kind}.{group}" if group else kind
     if full in domain.classes:
         return full
     if not group:
@@ -329,7 +335,7 @@ def _canonical_k8s_class(domain: Domain, name: str) -> str:
             choices = " or ".join(f"k8s:{c}" for c in grouped)
             raise UnknownClassError(f"ambiguous class k8s:{kind}: write {choices}")
         why = " (a custom resource needs its group: Kind.group)"
-        raise UnknownClassError(_unknown_class(domain, name, why))
+        raise UnknownClassError(_unknown_class(domain, full, why))
     if group in domain.closed_groups:
         raise UnknownClassError(_unknown_class(domain, full, f" (no kind {kind} in {group})"))
     return full

@@ -117,8 +117,8 @@ def test_every_reference_resolves() -> None:
         if obj["kind"] == "HorizontalPodAutoscaler":
             assert ("Deployment", ns, obj["spec"]["scaleTargetRef"]["name"]) in by_key
         if obj["kind"] == "Event":
-            about = uids[obj["regarding"]["uid"]]
-            assert about["metadata"]["name"] == obj["regarding"]["name"]
+            about = uids[obj["involvedObject"]["uid"]]
+            assert about["metadata"]["name"] == obj["involvedObject"]["name"]
         if obj["kind"] in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
             template = obj["spec"]["template"]["metadata"]["labels"]
             assert obj["spec"]["selector"]["matchLabels"].items() <= template.items()
@@ -169,6 +169,8 @@ def test_a_planned_namespace_holds_the_workloads_named() -> None:
     crashing = [p["metadata"]["name"] for p in cart if waiting(p)]
     assert len(cart) == 3 and len(crashing) == 1
     assert any(
-        o["kind"] == "Event" and o["reason"] == "BackOff" and o["regarding"]["name"] == crashing[0]
+        o["kind"] == "Event"
+        and o["reason"] == "BackOff"
+        and o["involvedObject"]["name"] == crashing[0]
         for o in objects
     )

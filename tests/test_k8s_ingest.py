@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 from ingest.k8s.api import Retry, connect
 from ingest.k8s.cli import k8s as k8s_command
-from ingest.k8s.kinds import KindSpec, builtin_kinds, discover
+from ingest.k8s.kinds import KindSpec, builtin_kinds, discover, known_kinds
+from ingest.k8s.rows import to_row
 from ingest.k8s.sync import ClusterResult, cluster_name, ingest_cluster, kinds_to_list
 from ingest.k8s.watch import ClusterWatch, run
 from korrel8 import cluster_gen
@@ -340,6 +341,9 @@ def check_workloads(store: Store, generated: dict[str, Any]) -> None:
     assert deployment["k8s.deployment.uid"] == deployment["uid"]
     replica_set = in_namespace(store, ns, "ReplicaSet.apps")[pod["controller_name"]]
     assert replica_set["owners"] == [f"Deployment/{app}"]
+    # The owners' UIDs, as the API server gave them, so the rules can tell incarnations apart.
+    assert replica_set["owner_uids"] == [deployment["uid"]]
+    assert pod["owner_uids"] == [replica_set["uid"]]
     assert replica_set["k8s.replicaset.name"] == replica_set["name"]
     assert f"pod-template-hash={replica_set['name'].rsplit('-', 1)[1]}" in replica_set["selector"]
     jobs = in_namespace(store, ns, "Job.batch").values()
@@ -362,13 +366,43 @@ def check_workloads(store: Store, generated: dict[str, Any]) -> None:
 def check_events(store: Store, generated: dict[str, Any]) -> None:
     ns = generated["namespace"]
     pods = in_namespace(store, ns, "Pod")
-    events = list(in_namespace(store, ns, "Event.events.k8s.io").values())
+    # Core v1 Events, listed as korrel8r names them: k8s:Event.
+    events = list(in_namespace(store, ns, "Event").values())
     event = next(e for e in events if e["k8s.object.kind"] == "Pod")
     assert event["k8s.object.uid"] == pods[event["k8s.object.name"]]["uid"]
     assert event["regarding_namespace"] == ns and event["k8s.object.api_version"] == "v1"
     assert event["reason"] and event["type"] in {"Normal", "Warning"} and event["note"]
     assert event["count"] >= 1 and isinstance(native(event["event_time"]), datetime)
     assert any(e["count"] > 1 and e["reason"] == "BackOff" for e in events)  # a series
+
+
+def test_core_events_are_listed_and_both_event_apis_give_the_same_properties() -> None:
+    """Core/v1 Events are listed (k8s:Event, as korrel8r names them); the events API serves
+    the same Events again, so it is only recognised, in snapshots, as its own class."""
+    listed = {(s.group, s.kind) for s in builtin_kinds()}
+    assert ("", "Event") in listed and ("events.k8s.io", "Event") not in listed
+    specs = {(s.group, s.kind): s for s in known_kinds()}
+    about = {"apiVersion": "v1", "kind": "Pod", "name": "web-1", "namespace": "shop", "uid": "u1"}
+    meta = {"name": "web-1.17a2b", "namespace": "shop", "uid": "e1"}
+    core = {
+        "apiVersion": "v1", "kind": "Event", "metadata": meta, "involvedObject": about,
+        "reason": "BackOff", "message": "Back-off restarting", "type": "Warning", "count": 4,
+        "firstTimestamp": "2026-01-12T11:40:00Z", "lastTimestamp": "2026-01-12T11:46:50Z",
+    }  # fmt: skip
+    api = {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": meta, "regarding": about,
+        "reason": "BackOff", "note": "Back-off restarting", "type": "Warning",
+        "deprecatedCount": 4, "deprecatedLastTimestamp": "2026-01-12T11:46:50Z",
+    }  # fmt: skip
+    core_row = to_row(core, specs[("", "Event")], "c1")
+    api_row = to_row(api, specs[("events.k8s.io", "Event")], "c1")
+    assert (core_row.class_name, api_row.class_name) == ("Event", "Event.events.k8s.io")
+    assert core_row.ref.startswith("k8s:Event:{") and "v1" not in core_row.ref
+    same = ["k8s.object.kind", "k8s.object.name", "k8s.object.uid", "regarding_namespace",
+            "reason", "note", "type", "count", "event_time"]  # fmt: skip
+    assert {k: core_row.properties[k] for k in same} == {k: api_row.properties[k] for k in same}
+    assert core_row.properties["count"] == 4 and core_row.properties["note"]
+    assert core_row.properties["event_time"] == datetime.fromisoformat("2026-01-12T11:46:50Z")
 
 
 def check_cluster_scoped(got: dict[str, Any], generated: dict[str, Any], cluster: str) -> None:
@@ -722,7 +756,7 @@ def test_cli_once_lists_and_summarizes(
     app.command("other")(lambda: None)  # a group, so that the command is named as in korrel8
     result = CliRunner().invoke(app, ["k8s", "--once", "--context", ADMIN])
     assert result.exit_code == 0, result.output
-    for kind in ("ConfigMap", "Pod", "Event.events.k8s.io", "total"):
+    for kind in ("ConfigMap", "Pod", "Event", "total"):
         assert kind in result.output
     assert set(in_namespace(store, kube_namespace, "ConfigMap")) == {"cm-00", "cm-01", "cm-02"}
 

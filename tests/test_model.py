@@ -110,6 +110,17 @@ def test_every_scalar_is_a_string() -> None:
         ("k8s:Ingress", "Ingress.networking.k8s.io", "Ingress", "networking.k8s.io"),
         ("k8s:Event", "Event", "Event", ""),
         ("k8s:Event.events.k8s.io", "Event.events.k8s.io", "Event", "events.k8s.io"),
+        # korrel8r's versioned spellings; a core class ends with a dot after its version.
+        ("k8s:Pod.v1.", "Pod", "Pod", ""),
+        ("k8s:Event.v1.", "Event", "Event", ""),
+        ("k8s:Event.v1.events.k8s.io", "Event.events.k8s.io", "Event", "events.k8s.io"),
+        ("k8s:Node.v1.", "Node", "Node", ""),
+        (
+            "k8s:DNS.v1.operator.openshift.io",
+            "DNS.operator.openshift.io",
+            "DNS",
+            "operator.openshift.io",
+        ),
         (
             "k8s:Route.v1.route.openshift.io",
             "Route.route.openshift.io",
@@ -162,6 +173,11 @@ def test_every_known_class_and_domain_has_a_cypher_label() -> None:
         ("k8s:pod", UnknownClassError, "did you mean k8s:Pod?"),
         ("k8s:Deploymnt.apps", UnknownClassError, "k8s:Deployment.apps"),
         ("k8s:Route", UnknownClassError, "needs its group"),
+        # Closest first, named without the version that was written.
+        ("k8s:Evnt.v1.", UnknownClassError, "unknown class k8s:Evnt (a custom"),
+        ("k8s:Evnt", UnknownClassError, "did you mean k8s:Event or"),
+        ("k8s:Pods", UnknownClassError, "did you mean k8s:Pod or"),
+        ("k8s:Pod.v1..", ParseError, "ill-formed Kubernetes API group"),
         ("log:app", UnknownClassError, "log:application"),
         ("metric:metrics", UnknownClassError, "metric:metric"),
         ("k8s:my_pod", ParseError, "ill-formed Kubernetes kind"),
@@ -175,6 +191,15 @@ def test_bad_classes_say_what_is_wrong(text: str, error: type[Exception], messag
     with pytest.raises(error) as raised:
         Class.parse(text)
     assert message in str(raised.value)
+
+
+def test_versioned_spellings_are_aliases_and_refs_use_the_canonical_class() -> None:
+    versioned = Query.parse("k8s:Deployment.v1.apps:{namespace: shop, name: web}")
+    assert str(versioned) == 'k8s:Deployment.apps:{"name":"web","namespace":"shop"}'
+    selector = {"namespace": "shop", "name": "web-1.17a2b"}
+    assert ref("k8s:Event.v1.", selector, "c1") == ref("k8s:Event", selector, "c1")
+    assert ref("k8s:Event.v1.", selector, "c1").startswith("k8s:Event:{")
+    assert ref("k8s:Event.v1.events.k8s.io", selector, "c1").startswith("k8s:Event.events.k8s.io:{")
 
 
 def test_an_unknown_well_formed_crd_class_is_allowed() -> None:

@@ -208,6 +208,116 @@ def test_hub_reverses_are_off_and_their_edges_close_when_switched_off(store: Sto
     assert after[(pod.ref, "USES_CONFIG", cm.ref)].get("valid_to") is None
 
 
+# --- ownership and events across scopes ---------------------------------------------------
+
+
+def k8s(cls: str, namespace: str | None, name: str, **props: Any) -> NodeRow:
+    return example_node(Class.parse(cls), {"namespace": namespace, "name": name, **props})
+
+
+def owned_by(*owners: str, uids: list[str] | None = None) -> dict[str, Any]:
+    """The owner properties as the k8s ingester sets them (ingest/k8s/rows.py)."""
+    return {"owners": list(owners), "owners_text": f" {' '.join(owners)} ", "owner_uids": uids}
+
+
+def linked(store: Store, *types: str) -> set[tuple[str, str, str]]:
+    """(start name, type, goal name) of the open edges of ``types``."""
+
+    def name(ref: str) -> str:
+        return ref.split('"name":"')[1].split('"')[0]
+
+    return {
+        (name(a), t, name(b))
+        for (a, t, b), p in edges(store).items()
+        if t in types and p.get("valid_to") is None
+    }
+
+
+def test_owner_uids_must_match_where_both_sides_have_one(store: Store) -> None:
+    """A ReplicaSet deleted and made again under its name: the pods that name the old one's
+    UID are not the new one's; a dependent without UIDs links by kind and name."""
+    owns = [BY_NAME["owner"], BY_NAME["owner-reverse"]]
+    store.upsert_nodes(
+        [
+            k8s("k8s:ReplicaSet.apps", "shop", "web-5d8f", uid="uid-new"),
+            k8s("k8s:Pod", "shop", "web-new", **owned_by("ReplicaSet/web-5d8f", uids=["uid-new"])),
+            k8s("k8s:Pod", "shop", "web-old", **owned_by("ReplicaSet/web-5d8f", uids=["uid-old"])),
+            k8s("k8s:Pod", "shop", "web-hand", **owned_by("ReplicaSet/web-5d8f")),
+            # Same kind and name in another namespace: never its owner.
+            k8s("k8s:Pod", "other", "web-x", **owned_by("ReplicaSet/web-5d8f", uids=["uid-new"])),
+        ]
+    )
+    rule_runner.apply(store, owns, full=True)
+    assert linked(store, "OWNED_BY") == {
+        ("web-new", "OWNED_BY", "web-5d8f"),
+        ("web-hand", "OWNED_BY", "web-5d8f"),
+    }
+    assert linked(store, "OWNS") == {
+        ("web-5d8f", "OWNS", "web-new"),
+        ("web-5d8f", "OWNS", "web-hand"),
+    }
+
+
+def test_cluster_scoped_owners_link_and_dangling_references_invent_nothing(store: Store) -> None:
+    """As on OpenShift: the cluster-scoped DNS "default" owns the namespaced Service and
+    DaemonSet dns-default; a Node owns its static pods' mirror pods. References to objects
+    not in the graph link to nothing."""
+    dns = owned_by("DNS/default", uids=["dns-uid"])
+    on_crc = {"k8s.node.name": "crc"}
+    rows = [
+        k8s("k8s:Node", None, "crc", uid="node-uid"),
+        k8s("k8s:DNS.operator.openshift.io", None, "default", uid="dns-uid"),
+        k8s("k8s:Service", "openshift-dns", "dns-default", **dns),
+        k8s("k8s:DaemonSet.apps", "openshift-dns", "dns-default", **dns),
+        k8s("k8s:Pod", "openshift-etcd", "etcd-crc", **owned_by("Node/crc", uids=["node-uid"]),
+            **on_crc),
+        # A cluster-scoped dependent of a cluster-scoped owner.
+        k8s("k8s:Widget.example.com", None, "w1", **dns),
+        # Dangling: an owner, a node and a claim that were never recorded; a stale UID.
+        k8s("k8s:Pod", "shop", "orphan", claim_names=["gone"], **{"k8s.node.name": "gone"},
+            **owned_by("ReplicaSet/gone", "Node/gone", uids=["gone-1", "gone-2"])),
+        k8s("k8s:Pod", "openshift-etcd", "etcd-old", **owned_by("Node/crc", uids=["old-uid"])),
+    ]  # fmt: skip
+    store.upsert_nodes(rows)
+    rule_runner.apply(store, [r for r in ALL if r.enabled], full=True)
+    assert linked(store, "OWNED_BY") == {
+        ("dns-default", "OWNED_BY", "default"),  # the Service and the DaemonSet
+        ("etcd-crc", "OWNED_BY", "crc"),
+        ("w1", "OWNED_BY", "default"),
+    }
+    assert len([e for e in edges(store) if e[1] == "OWNED_BY"]) == 4
+    assert ("default", "OWNS", "dns-default") in linked(store, "OWNS")
+    assert not [e for e in edges(store) if "orphan" in e[0] or "orphan" in e[2]]
+    assert set(nodes(store)) == {row.ref for row in rows}
+
+
+def test_both_event_classes_link_to_their_objects_cluster_scoped_ones_too(store: Store) -> None:
+    """k8s:Event (core/v1, involvedObject) and k8s:Event.events.k8s.io (regarding) alike;
+    a Node's Event lives in the default namespace and still links to the Node."""
+    about = [BY_NAME["event-object"], BY_NAME["event-object-reverse"]]
+    store.upsert_nodes(
+        [
+            k8s("k8s:Node", None, "crc"),
+            k8s("k8s:Pod", "shop", "web-1"),
+            k8s("k8s:Event", "default", "crc.17a2b",
+                **{"k8s.object.kind": "Node", "k8s.object.name": "crc"}),
+            k8s("k8s:Event.events.k8s.io", "shop", "web-1.17a2c",
+                **{"k8s.object.kind": "Pod", "k8s.object.name": "web-1"}),
+            k8s("k8s:Event", "other", "web-1.17a2d",
+                **{"k8s.object.kind": "Pod", "k8s.object.name": "web-1"}),
+        ]
+    )  # fmt: skip
+    rule_runner.apply(store, about, full=True)
+    assert linked(store, "ABOUT") == {
+        ("crc.17a2b", "ABOUT", "crc"),
+        ("web-1.17a2c", "ABOUT", "web-1"),
+    }
+    assert linked(store, "HAS_EVENT") == {
+        ("crc", "HAS_EVENT", "crc.17a2b"),
+        ("web-1", "HAS_EVENT", "web-1.17a2c"),
+    }
+
+
 def write(tmp_path: Path, text: str) -> Path:
     d = tmp_path / "rules"
     d.mkdir(exist_ok=True)

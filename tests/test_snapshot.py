@@ -58,23 +58,6 @@ def write_yaml(path: Path, *docs: Obj) -> None:
     path.write_text(yaml.dump_all(docs, Dumper=yaml.CSafeDumper, sort_keys=False))
 
 
-def core_event(event: Obj) -> Obj:
-    """An events.k8s.io/v1 Event as ``kubectl get events`` (core v1) shows it."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": event["metadata"],
-        "involvedObject": event["regarding"],
-        "reason": event["reason"],
-        "message": event["note"],
-        "type": event["type"],
-        "count": event.get("series", {}).get("count", 1),
-        "firstTimestamp": event["metadata"]["creationTimestamp"],
-        "lastTimestamp": event["metadata"]["creationTimestamp"],
-        "source": {"component": event["reportingController"]},
-    }
-
-
 def secret_with_data(namespace: str) -> Obj:
     last_applied = {"apiVersion": "v1", "kind": "Secret", "stringData": {"token": SECRET_VALUE}}
     return {
@@ -120,8 +103,6 @@ def must_gather(root: Path, lists: Path) -> Path:
     for obj in generated(lists):
         spec, meta = SPECS[obj["kind"]], obj["metadata"]
         group = spec.group or "core"
-        if obj["kind"] == "Event":
-            obj, group = core_event(obj), "core"
         if obj["kind"] == "Namespace":
             write_yaml(base / "namespaces" / meta["name"] / f"{meta['name']}.yaml", obj)
         elif meta.get("namespace"):
@@ -321,11 +302,12 @@ def test_a_must_gather_loads_like_the_live_ingester_and_a_bad_file_stops_the_swe
     assert named(graph, deployment)["selector"] == sorted(
         f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
     )
-    # Core v1 Events (kubectl's) become the events.k8s.io Events the live ingester lists.
+    # Core v1 Events (kubectl's) are k8s:Event, as the live ingester lists them.
     event = next(o for o in objects if o["kind"] == "Event")
     stored = named(graph, event)
-    assert stored["k8s.object.name"] == event["regarding"]["name"]
-    assert (stored["reason"], stored["note"]) == (event["reason"], event["note"])
+    assert stored["class"] == "Event"
+    assert stored["k8s.object.name"] == event["involvedObject"]["name"]
+    assert (stored["reason"], stored["note"]) == (event["reason"], event["message"])
     # Custom resources, namespaced and cluster-scoped, with their name fields.
     assert by_name(graph, "Widget.example.com", "w1")["name_configMapName"] == "w1-config"
     assert "namespace" not in by_name(graph, "ClusterOperator.config.openshift.io", "monitoring")

@@ -48,6 +48,7 @@ class KindSpec(BaseModel):
     name_key: str | None = None
     uid_key: str | None = None
     custom: bool = False  # defined by a CustomResourceDefinition
+    listed: bool = True  # False: recognised in snapshots, never listed from a cluster
 
     @property
     def class_name(self) -> str:
@@ -96,7 +97,13 @@ class _KindsFile(BaseModel):
 
 @cache
 def builtin_kinds() -> tuple[KindSpec, ...]:
-    """The built-in kinds of ``kinds.yaml``, in listing order."""
+    """The built-in kinds listed from every cluster, in listing order."""
+    return tuple(spec for spec in known_kinds() if spec.listed)
+
+
+@cache
+def known_kinds() -> tuple[KindSpec, ...]:
+    """Every kind of ``kinds.yaml``: those listed, and those only recognised in snapshots."""
     try:
         data = yaml.safe_load(KINDS_FILE.read_text(encoding="utf-8"))
         kinds = _KindsFile.model_validate(data).kinds
@@ -213,4 +220,4 @@ def _from_legacy(conn: Connection, root: str, doc: dict[str, Any]) -> list[KindS
     return specs
 
 
-__all__ = ["KindSpec", "builtin_kinds", "custom_kinds", "discover"]
+__all__ = ["KindSpec", "builtin_kinds", "custom_kinds", "discover", "known_kinds"]

@@ -60,6 +60,7 @@ def object_ref(meta: Obj, spec: KindSpec, cluster: str) -> str:
 def _generic(meta: Obj, spec: KindSpec, namespace: str | None, name: str) -> Props:
     owners = meta.get("ownerReferences") or []
     controller = next((o for o in owners if o.get("controller")), None)
+    owner_keys = sorted(f"{o.get('kind')}/{o.get('name')}" for o in owners)
     props: Props = {
         "kind": spec.kind,
         "api_group": spec.group,
@@ -68,7 +69,13 @@ def _generic(meta: Obj, spec: KindSpec, namespace: str | None, name: str) -> Pro
         "resource_version": meta.get("resourceVersion"),
         "created_at": _time(meta.get("creationTimestamp")),
         "labels": _pairs(meta.get("labels")),
-        "owners": sorted(f"{o.get('kind')}/{o.get('name')}" for o in owners),
+        "owners": owner_keys,
+        # The same as one string, " Kind/name Kind/name ", for the text index through which
+        # a cluster-scoped owner finds its dependents (no index looks into a list).
+        "owners_text": f" {' '.join(owner_keys)} " if owner_keys else None,
+        # The owners' UIDs: a name alone would also match a recreated owner, whose new
+        # UID its old dependents do not name.
+        "owner_uids": _names(o.get("uid") for o in owners) or None,
         "controller_kind": controller.get("kind") if controller else None,
         "controller_name": controller.get("name") if controller else None,
         "k8s.owner.kind": controller.get("kind") if controller else None,
@@ -295,24 +302,31 @@ def _pdb(obj: Obj) -> Props:
 
 
 def _event(obj: Obj) -> Props:
-    regarding = obj.get("regarding") or {}
+    """A core/v1 Event (``involvedObject``, ``message``, ``count``) or an events.k8s.io/v1
+    one (``regarding``, ``note``, ``deprecatedCount``): the same properties for both."""
+    if "regarding" in obj and "involvedObject" not in obj:  # events.k8s.io/v1
+        about, note = obj.get("regarding") or {}, obj.get("note")
+        last, count = obj.get("deprecatedLastTimestamp"), obj.get("deprecatedCount")
+    else:
+        about, note = obj.get("involvedObject") or {}, obj.get("message")
+        last, count = obj.get("lastTimestamp"), obj.get("count")
     series = obj.get("series") or {}
     when = (
         series.get("lastObservedTime")
         or obj.get("eventTime")
-        or obj.get("deprecatedLastTimestamp")
+        or last
         or _get(obj, "metadata", "creationTimestamp")
     )
     return {
-        "k8s.object.kind": regarding.get("kind"),
-        "k8s.object.name": regarding.get("name"),
-        "k8s.object.uid": regarding.get("uid"),
-        "k8s.object.api_version": regarding.get("apiVersion"),
-        "regarding_namespace": regarding.get("namespace"),
+        "k8s.object.kind": about.get("kind"),
+        "k8s.object.name": about.get("name"),
+        "k8s.object.uid": about.get("uid"),
+        "k8s.object.api_version": about.get("apiVersion"),
+        "regarding_namespace": about.get("namespace"),
         "reason": obj.get("reason"),
         "type": obj.get("type"),
-        "note": obj.get("note"),
-        "count": _int(series.get("count")) or _int(obj.get("deprecatedCount")) or 1,
+        "note": note,
+        "count": _int(series.get("count")) or _int(count) or 1,
         "event_time": _time(when),
     }
 
