@@ -4,9 +4,10 @@ task when it ends. The work reports through plain callbacks, so ingest and rule 
 know nothing of rich::
 
     with Tracker() as tracker:
-        files = tracker.task("snapshot", unit="files", total=None)
-        ingest(store, path, progress=tracker.say, count=lambda n, objects: files.update(n))
-        files.finish(f"{objects} objects")
+        files = tracker.task("loading", unit="files", total=file_count(path))
+        summary = ingest(store, path, progress=tracker.say,
+                         count=lambda read, objects: files.update(read))
+        files.finish(f"{sum(summary.objects.values())} nodes written")
 """
 
 from __future__ import annotations
