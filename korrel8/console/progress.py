@@ -28,6 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Task as RichTask
+from rich.table import Column
 from rich.text import Text
 
 from korrel8.console.output import err, message
@@ -45,6 +46,14 @@ class _Rate(ProgressColumn):
         return Text(f"{speed:,.0f} {unit}/s" if speed >= 10 else f"{speed:.1f} {unit}/s")
 
 
+def _fixed(width: int | None = None) -> Column:
+    return Column(no_wrap=True, min_width=width)
+
+
+def _note(width: int) -> Column:
+    return Column(no_wrap=True, overflow="ellipsis", max_width=max(12, width - 80))
+
+
 class Tracker:
     """Progress bars on ``console`` if it is a terminal, else summary lines, or nothing at
     all without a console; a context manager (the bars stop at its end). ``bars`` is the
@@ -56,15 +65,16 @@ class Tracker:
         self.console, self.clock = console, clock
         self.live = console is not None and console.is_terminal
         self.bars: Progress | None = None
-        if self.live:
+        if console is not None and self.live:
             self.bars = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _Rate(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[note]}"),
+                TextColumn("{task.description}", table_column=_fixed()),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(table_column=_fixed()),
+                _Rate(table_column=_fixed(12)),
+                TimeElapsedColumn(table_column=_fixed(7)),
+                TimeRemainingColumn(table_column=_fixed(7)),
+                # What it is at: cut short, so that the rest fits an 80-column terminal.
+                TextColumn("{task.fields[note]}", table_column=_note(console.width)),
                 console=console,
                 get_time=clock,
             )
