@@ -4,6 +4,7 @@ korrel8/console/output.py."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -149,6 +150,10 @@ def demo(
         Path | None,
         typer.Option(help="Keep the generated snapshot here (default: a temporary directory)."),
     ] = None,
+    output: Annotated[
+        Format,
+        typer.Option("--output", help="The report (tables), or the example's result as json."),
+    ] = Format.table,
 ) -> None:
     """The mission's example on a generated cluster: from the alert of a filling
     PersistentVolumeClaim to the logs of the pods that mount it, with the rules that
@@ -162,7 +167,10 @@ def demo(
                 settings, size=size, html=html, snapshot_dir=snapshot_dir, out=out,
                 tracker=tracker, print_report=False,
             )  # fmt: skip
-        demo_mod.report(found, settings, out)  # below the finished bars
+        if output is Format.json:
+            sys.stdout.write(found.result.to_json() + "\n")
+        else:
+            demo_mod.report(found, settings, out)  # below the finished bars
     except Korrel8Error as exc:
         raise fail(exc) from exc
 
