@@ -2,8 +2,9 @@
 
 Mounted by korrel8/cli/__init__.py as ``korrel8 ingest``. Each command ingests once with
 ``--once``, else every ``interval_seconds`` of its source until interrupted. Progress
-goes to stderr, a summary table to stdout after each run; with ``--once`` the exit code
-is 1 if a source failed (the graph then keeps what it had).
+goes to stderr, a summary table to stdout after each run (``--output json``: a JSON line
+per run); with ``--once`` the exit code is 1 if a source failed (the graph then keeps what
+it had).
 """
 
 from __future__ import annotations
@@ -14,27 +15,33 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ingest import alerts, logs, metrics, traces
 from ingest.summary import Summary
 from korrel8 import labels
 from korrel8.config import Settings, load_settings
+from korrel8.console.output import (
+    Column,
+    Format,
+    FormatOption,
+    Table,
+    err,
+    error,
+    fail,
+    message,
+    print_json,
+    print_table,
+)
 from korrel8.errors import Korrel8Error
 from korrel8.graph.store import Store
 
-__all__ = ["ingest_app"]
+__all__ = ["ingest_app", "print_summary"]
 
 ingest_app = typer.Typer(
     help="Ingest alerts and signal references into the graph.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-console = Console()
-err = Console(stderr=True)
 
 Once = Annotated[bool, typer.Option("--once", help="Ingest once and exit.")]
 Window = Annotated[
@@ -44,29 +51,30 @@ Window = Annotated[
 Run = Callable[[Store, Settings, Callable[[str], None]], Summary]
 
 
-def _progress(message: str) -> None:
-    err.print(message, highlight=False, markup=False)
+def _progress(text: str) -> None:
+    message(text, err)
 
 
-def print_summary(summary: Summary) -> None:
-    print_table(summary, f"{summary.source} ({summary.cluster}), {summary.seconds:.1f}s")
-    for error in summary.errors:
-        err.print(f"[bold red]error:[/] {escape(error)}", highlight=False)
+def print_summary(
+    summary: Summary, output: Format = Format.table, title: str = "", errors: bool = True
+) -> None:
+    """Nodes written per class and what a complete listing swept (a table, or a JSON
+    line); the errors on stderr unless ``errors`` is False."""
+    if output is Format.json:
+        print_json(summary.to_dict(), lines=True)
+    else:
+        title = title or f"{summary.source} ({summary.cluster}), {summary.seconds:.1f}s"
+        table = Table(title, [Column("class"), Column("nodes written", numeric=True)])
+        for cls, count in sorted(summary.objects.items()):
+            table.add(cls, count)
+        if summary.deleted:
+            table.add("swept (deleted_at set)", summary.deleted, section=True)
+        print_table(table)
+    for line in summary.errors if errors else []:
+        error(line)
 
 
-def print_table(summary: Summary, title: str) -> None:
-    """Nodes written per class, and what a complete listing swept."""
-    table = Table(title=title)
-    table.add_column("class")
-    table.add_column("nodes written", justify="right")
-    for cls, count in sorted(summary.objects.items()):
-        table.add_row(cls, str(count))
-    if summary.deleted:
-        table.add_row("swept (deleted_at set)", str(summary.deleted))
-    console.print(table)
-
-
-def _loop(run: Run, interval: Callable[[Settings], float], once: bool) -> None:
+def _loop(run: Run, interval: Callable[[Settings], float], once: bool, output: Format) -> None:
     try:
         settings = load_settings()
         labels.configure(settings.vocabularies)
@@ -74,13 +82,12 @@ def _loop(run: Run, interval: Callable[[Settings], float], once: bool) -> None:
             store.apply_schema()
             while True:
                 summary = run(store, settings, _progress)
-                print_summary(summary)
+                print_summary(summary, output)
                 if once:
                     raise typer.Exit(code=0 if summary.ok else 1)
                 time.sleep(interval(settings))
     except Korrel8Error as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=1) from exc
+        raise fail(exc) from exc
     except KeyboardInterrupt:
         raise typer.Exit(code=130) from None
 
@@ -90,13 +97,13 @@ def _window(seconds: float | None, default: timedelta) -> timedelta:
 
 
 @ingest_app.command("alerts")
-def ingest_alerts(once: Once = False) -> None:
+def ingest_alerts(once: Once = False, output: FormatOption = Format.table) -> None:
     """Alerts from Alertmanager, with pending alerts and rule expressions from Prometheus."""
 
     def run(store: Store, s: Settings, say: Callable[[str], None]) -> Summary:
         return alerts.ingest(store, s.sources.alertmanager, s.sources.prometheus, progress=say)
 
-    _loop(run, lambda s: s.sources.alertmanager.interval_seconds, once)
+    _loop(run, lambda s: s.sources.alertmanager.interval_seconds, once, output)
 
 
 @ingest_app.command("metrics")
@@ -111,6 +118,7 @@ def ingest_metrics(
             "kubelet and cAdvisor families that identify objects).",
         ),
     ] = None,
+    output: FormatOption = Format.table,
 ) -> None:
     """Metric references from Prometheus' series: one node per object."""
 
@@ -123,11 +131,13 @@ def ingest_metrics(
             progress=say,
         )
 
-    _loop(run, lambda s: s.sources.prometheus.interval_seconds, once)
+    _loop(run, lambda s: s.sources.prometheus.interval_seconds, once, output)
 
 
 @ingest_app.command("logs")
-def ingest_logs(once: Once = False, window: Window = None) -> None:
+def ingest_logs(
+    once: Once = False, window: Window = None, output: FormatOption = Format.table
+) -> None:
     """Log stream references, from Loki or derived from the pods in the graph."""
 
     def run(store: Store, s: Settings, say: Callable[[str], None]) -> Summary:
@@ -135,11 +145,13 @@ def ingest_logs(once: Once = False, window: Window = None) -> None:
             store, s.sources.loki, window=_window(window, logs.DEFAULT_WINDOW), progress=say
         )
 
-    _loop(run, lambda s: s.sources.loki.interval_seconds, once)
+    _loop(run, lambda s: s.sources.loki.interval_seconds, once, output)
 
 
 @ingest_app.command("traces")
-def ingest_traces(once: Once = False, window: Window = None) -> None:
+def ingest_traces(
+    once: Once = False, window: Window = None, output: FormatOption = Format.table
+) -> None:
     """Trace references, from Tempo or derived from the pods and services in the graph."""
 
     def run(store: Store, s: Settings, say: Callable[[str], None]) -> Summary:
@@ -147,4 +159,4 @@ def ingest_traces(once: Once = False, window: Window = None) -> None:
             store, s.sources.tempo, window=_window(window, traces.DEFAULT_WINDOW), progress=say
         )
 
-    _loop(run, lambda s: s.sources.tempo.interval_seconds, once)
+    _loop(run, lambda s: s.sources.tempo.interval_seconds, once, output)

@@ -95,10 +95,11 @@ from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store, utcnow
 from korrel8.model import get_domain
 
-__all__ = ["check", "cluster_name", "ingest", "iter_alerts", "iter_objects"]
+__all__ = ["check", "cluster_name", "file_count", "ingest", "iter_alerts", "iter_objects"]
 
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
+FileCounter = Callable[[int, int], None]  # files read, objects found so far
 OnError = Callable[[SnapshotFormatError], None]
 
 SUMMARY_SOURCE = "snapshot"
@@ -187,6 +188,22 @@ Select = Callable[[str], bool]  # of a file's path within the snapshot
 
 def _never(relative: str) -> bool:
     return False
+
+
+def file_count(path: Path) -> int | None:
+    """How many files a load reads at most (not all hold objects), if that is known without
+    reading them: None for a tar archive, which is read as a stream."""
+    if path.is_dir():
+        return sum(
+            1
+            for directory, _, names in os.walk(path)
+            for name in names
+            if _wanted(Path(directory, name).relative_to(path).as_posix())
+        )
+    if _archive_suffix(path) == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return sum(1 for i in archive.infolist() if not i.is_dir() and _wanted(i.filename))
+    return None if _archive_suffix(path) else 1
 
 
 def _files(
@@ -518,11 +535,13 @@ def ingest(
     progress: Progress | None = None,
     sweep: bool = True,
     log_convention: str = DEFAULT_LOG_CONVENTION,
+    count: FileCounter | None = None,
 ) -> Summary:
     """Load a snapshot into the graph (see the module docstring); errors are in the
     summary, and any error means no sweep. Raises SnapshotError if ``path`` is not a
     snapshot at all. ``log_convention``: the ``sources.loki.convention`` the log streams
-    are labelled by."""
+    are labelled by. ``progress`` gets messages; ``count``, if given, the files and
+    objects read so far at each file (then ``progress`` gets no counts)."""
     started = time.monotonic()
     path = Path(path)
     check(path)
@@ -541,7 +560,7 @@ def ingest(
     kinds = _Kinds()
     classes: set[str] = set()
     found = _Found()
-    rows = _rows(_scan(path, on_error, found), name, kinds, summary, classes, on_error, say)
+    rows = _rows(_scan(path, on_error, found), name, kinds, summary, classes, on_error, say, count)
     if sweep:
         with store.listing(SOURCE, name, classes=[]) as listing:
             listing.upsert(rows)
@@ -582,13 +601,16 @@ def _rows(
     classes: set[str],
     on_error: OnError,
     say: Progress,
+    count: FileCounter | None = None,
 ) -> Iterator[NodeRow]:
     seen: set[str] = set()  # must-gather holds running pods twice
     files, last = 0, ""
     for source_file, raw in objects:
         if source_file != last:
             files, last = files + 1, source_file
-            if files % PROGRESS_EVERY == 0:
+            if count is not None:
+                count(files, len(seen))
+            elif files % PROGRESS_EVERY == 0:
                 say(f"{files} files, {len(seen)} objects")
         matched = kinds.match(raw)
         if matched is None:
@@ -610,7 +632,10 @@ def _rows(
         classes.add(row.class_name)
         summary.objects[row.class_name] += 1
         yield row
-    say(f"{files} files, {len(seen)} objects")
+    if count is not None:
+        count(files, len(seen))
+    else:
+        say(f"{files} files, {len(seen)} objects")
 
 
 def _listed(kinds: _Kinds, empty_lists: Iterable[tuple[str, str]]) -> set[str]:

@@ -2,31 +2,30 @@
 an archive of either, and alerts.json) into the graph; see ingest/snapshot.py.
 
 ``register(app)`` adds the command to the ``korrel8 ingest`` Typer app. Progress goes to
-stderr, a table of nodes per class to stdout. Exit status 1 when a file could not be read
-(the rest is loaded, nothing is swept) or korrel8 failed.
+stderr (a bar of the files read on a terminal, a few lines off one), a table of nodes per
+class (or JSON) to stdout. Exit status 1 when a file could not be read (the rest is
+loaded, nothing is swept) or korrel8 failed.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from ingest.cli import print_table
-from ingest.snapshot import ingest
+from ingest.cli import print_summary as print_ingest_summary
+from ingest.snapshot import file_count, ingest
 from ingest.summary import Summary
 from korrel8 import labels
 from korrel8.config import load_settings
+from korrel8.console.output import Format, FormatOption, error, fail
+from korrel8.console.progress import Tracker
 from korrel8.errors import Korrel8Error
 from korrel8.graph.store import Store
 
 __all__ = ["register", "snapshot"]
-
-console = Console()
-err = Console(stderr=True)
 
 
 def snapshot(
@@ -54,35 +53,44 @@ def snapshot(
             "Turn off for a partial snapshot, such as a must-gather of a few namespaces.",
         ),
     ] = True,
+    output: FormatOption = Format.table,
 ) -> None:
     """Load an offline snapshot of a cluster, to investigate a cluster you cannot reach."""
     try:
         settings = load_settings()
         labels.configure(settings.vocabularies)  # alerts' labels are normalized with it
-        with Store.connect(settings) as store:
+        with Store.connect(settings) as store, Tracker() as tracker:
             store.apply_schema()
-            summary = ingest(store, path, cluster, progress=_say, sweep=sweep)
+            files = tracker.task("loading", unit="files", total=_total(path))
+
+            def count(read: int, objects: int) -> None:
+                files.update(read, note=f"{objects} objects")
+
+            summary = ingest(
+                store, path, cluster, progress=tracker.say, sweep=sweep, count=count,
+                log_convention=settings.sources.loki.convention,
+            )  # fmt: skip
+            files.finish(f"{sum(summary.objects.values())} nodes written")
     except Korrel8Error as exc:
-        # escape: paths and YAML problems hold brackets that rich would take for markup.
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from exc
-    print_summary(summary)
+        raise fail(exc) from exc
+    print_summary(summary, output)
     raise typer.Exit(code=0 if summary.ok else 1)
 
 
-def _say(message: str) -> None:
-    # soft_wrap: a long path stays on one line, whole, for a terminal to make a link of it.
-    err.print(message, highlight=False, markup=False, soft_wrap=True)
+def _total(path: Path) -> int | None:
+    try:
+        return file_count(path)
+    except (OSError, zipfile.BadZipFile):  # the load itself reports it
+        return None
 
 
-def print_summary(summary: Summary) -> None:
-    print_table(summary, f"snapshot (cluster {summary.cluster}), {summary.seconds:.1f}s")
+def print_summary(summary: Summary, output: Format = Format.table) -> None:
+    title = f"snapshot (cluster {summary.cluster}), {summary.seconds:.1f}s"
+    print_ingest_summary(summary, output, title, errors=False)  # the load reported them
     if summary.errors:
-        err.print(
-            f"[bold red]{len(summary.errors)} errors[/] (above): nothing was swept; "
-            "fix or remove the files named and load again to sweep",
-            highlight=False,
-            soft_wrap=True,
+        error(
+            f"{len(summary.errors)} errors (above): nothing was swept; "
+            "fix or remove the files named and load again to sweep"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -18,3 +19,15 @@ class Summary:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``--output json`` prints of it."""
+        return {
+            "source": self.source,
+            "cluster": self.cluster,
+            "objects": dict(sorted(self.objects.items())),
+            "deleted": self.deleted,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+        }

@@ -30,8 +30,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ingest import alerts, logs
 from ingest import snapshot as snapshot_ingest
@@ -39,6 +37,8 @@ from ingest.k8s.rows import SOURCE as K8S_SOURCE
 from korrel8 import cluster_gen, labels, rules
 from korrel8.cluster_gen import Workload
 from korrel8.config import LogStoreSettings, Settings
+from korrel8.console.output import Column, Table, message, print_table
+from korrel8.console.progress import Tracker
 from korrel8.correlate import Korrel8
 from korrel8.errors import Korrel8Error
 from korrel8.graph import localdb, statements
@@ -282,24 +282,26 @@ def run(
     html: Path = Path("korrel8-demo.html"),
     snapshot_dir: Path | None = None,
     out: Console | None = None,
-    progress: Progress | None = None,
+    tracker: Tracker | None = None,
+    print_report: bool = True,
 ) -> Demo:
     """Run the demo (see the module docstring) against the configured Neo4j, or the local
-    one, started if need be. Results go to ``out``, progress to ``progress``."""
+    one, started if need be. The report goes to ``out`` (unless ``print_report`` is False:
+    then call ``report``), progress to ``tracker`` (none without it)."""
     out = out or Console()
+    tracker = tracker or Tracker(None)
     started = time.monotonic()
 
-    def say(message: str) -> None:
+    def say(text: str) -> None:
         # The elapsed time on each step: where a slow demo spends it.
-        if progress is not None:
-            progress(f"{time.monotonic() - started:5.1f}s  {message}")
+        tracker.say(f"{time.monotonic() - started:5.1f}s  {text}")
 
     if size < 1:
         raise Korrel8Error(f"--size {size}: give a number of pods, 1 or more")
     if not settings.neo4j_uri:
         st = localdb.start(settings.local, progress=say)
         if st.new_password:
-            out.print(f"Local Neo4j user neo4j, generated password: {st.new_password}")
+            message(f"Local Neo4j user neo4j, generated password: {st.new_password}", out)
     labels.configure(settings.vocabularies)  # alerts' labels are normalized with it
     if snapshot_dir is not None and snapshot_dir.exists() and any(snapshot_dir.iterdir()):
         # Its files would load too: a bigger run's ingresses.json, say.
@@ -313,7 +315,7 @@ def run(
             raise Korrel8Error(f"cannot write the demo snapshot in {directory}: {exc}") from exc
         with Store.connect(settings) as store:
             store.apply_schema()
-            load(store, directory, settings, say)
+            load(store, directory, settings, say, tracker)
             result = Korrel8(store, max_depth=settings.max_depth).goals(START, GOAL)
     try:
         html.parent.mkdir(parents=True, exist_ok=True)
@@ -322,12 +324,21 @@ def run(
         raise Korrel8Error(f"cannot write {html}: {exc}") from exc
     firing = written.pop("alerts")
     demo = Demo(result, written, firing, html, statements.load("queries/demo").strip())
-    report(demo, settings, out)
+    if print_report:
+        report(demo, settings, out)
     return demo
 
 
-def load(store: Store, directory: Path, settings: Settings, say: Progress) -> None:
-    """Replace the demo cluster in the graph with the snapshot, its logs and the edges."""
+def load(
+    store: Store,
+    directory: Path,
+    settings: Settings,
+    say: Progress,
+    tracker: Tracker | None = None,
+) -> None:
+    """Replace the demo cluster in the graph with the snapshot, its logs and the edges,
+    with a bar of the files and one of the rules on ``tracker``."""
+    tracker = tracker or Tracker(None)
     deleted = store.run(
         statements.load("store/delete_cluster"),  # type: ignore[arg-type,unused-ignore]
         cluster=CLUSTER,
@@ -336,14 +347,25 @@ def load(store: Store, directory: Path, settings: Settings, say: Progress) -> No
     )
     if deleted and deleted[0]["deleted"]:
         say(f"deleted the previous demo: {deleted[0]['deleted']} nodes of cluster {CLUSTER}")
-    summary = snapshot_ingest.ingest(store, directory, CLUSTER, progress=say)
+    files = tracker.task(
+        "loading the snapshot", unit="files", total=snapshot_ingest.file_count(directory)
+    )
+
+    def count(read: int, objects: int) -> None:
+        files.update(read, note=f"{objects} objects")
+
+    summary = snapshot_ingest.ingest(store, directory, CLUSTER, progress=say, count=count)
+    files.finish(f"{sum(summary.objects.values())} nodes")
     if not summary.ok:
         raise Korrel8Error("the demo snapshot did not load: " + "; ".join(summary.errors))
     streams = derive_logs(store, settings.sources.loki)
     say(f"logs: {streams} streams derived from the pods")
     loaded = rules.load(settings.rules.dirs, settings.rules.enable, settings.rules.disable)
-    runs = rule_runner.apply(store, loaded, full=True)
-    say(f"rules: {len(runs)} applied, {sum(r.edges for r in runs)} edges")
+    bar = tracker.task("applying the rules", unit="rules", total=sum(r.enabled for r in loaded))
+    runs = rule_runner.apply(
+        store, loaded, full=True, progress=lambda run: bar.advance(note=run.rule)
+    )
+    bar.finish(f"{sum(r.edges for r in runs)} edges")
 
 
 def derive_logs(store: Store, loki: LogStoreSettings) -> int:
@@ -365,43 +387,35 @@ def report(demo: Demo, settings: Settings, out: Console) -> None:
     """The example's answer: the log streams, the paths that explain them, where to look."""
     result = demo.result
     pods, namespaces = demo.objects.get("Pod", 0), demo.objects.get("Namespace", 0)
-    out.print(
-        f"Cluster [bold]{CLUSTER}[/]: {pods} pods in {namespaces} namespaces, "
-        f"{demo.alerts} firing alerts, loaded as a snapshot."
+    message(
+        f"Cluster {CLUSTER}: {pods} pods in {namespaces} namespaces, "
+        f"{demo.alerts} firing alerts, loaded as a snapshot.",
+        out,
     )
-    out.print(f"\nThe logs of the pods that mount the filling claim [bold]{FILLING_CLAIM}[/]:")
-    out.print(f"  korrel8 goals '{escape(START)}' {GOAL}\n", soft_wrap=True, highlight=False)
-    table = Table(title="Goals: log streams", title_justify="left")
-    for column in ("pod", "container", "class", "LogQL"):
-        table.add_column(column, overflow="fold")
+    message(f"\nThe logs of the pods that mount the filling claim {FILLING_CLAIM}:", out)
+    message(f"  korrel8 goals '{START}' {GOAL}\n", out)
+    columns = [Column("pod"), Column("container"), Column("class"), Column("LogQL")]
+    table = Table("Goals: log streams", columns)
     for node in sorted(result.goals, key=lambda n: n.ref):
         data = node.data_query
-        table.add_row(
-            *(
-                escape(v)
-                for v in (
-                    _prop(node, "k8s.pod.name"),
-                    _prop(node, "k8s.container.name"),
-                    node.class_,
-                    data.query if data else node.ref,
-                )
-            )
+        table.add(
+            _prop(node, "k8s.pod.name"),
+            _prop(node, "k8s.container.name"),
+            node.class_,
+            data.query if data else node.ref,
         )
-    out.print(table)
-    out.print("\nExplanation: each path, with the rule that made each edge", highlight=False)
+    print_table(table, out)
+    message("Explanation: each path, with the rule that made each edge", out)
     for path in sorted(result.paths, key=lambda p: p.refs):
-        out.print(escape(explain(result, path)), highlight=False, soft_wrap=True)
-    out.print(f"\nInvestigation graph (open it in a browser): {escape(str(demo.html))}")
+        message(explain(result, path), out)
+    message(f"\nInvestigation graph (open it in a browser): {demo.html}", out)
     if settings.neo4j_uri:
-        out.print(f"\nIn Neo4j Browser of {escape(settings.neo4j_uri)}, paste:")
+        message(f"\nIn Neo4j Browser of {settings.neo4j_uri}, paste:", out)
     else:
         st = localdb.status(settings.local)
-        state = escape(str(st.data_dir / "state.json"))
-        out.print(
-            f"\nNeo4j Browser: {st.browser_url} (user neo4j, password in {state}); paste:",
-            soft_wrap=True,
-        )
-    out.print(escape(demo.browser_query), highlight=False, soft_wrap=True)
+        state = st.data_dir / "state.json"
+        message(f"\nNeo4j Browser: {st.browser_url} (user neo4j, password in {state}); paste:", out)
+    message(demo.browser_query, out)
 
 
 def explain(result: Result, path: ResultPath) -> str:

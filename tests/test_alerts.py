@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -294,10 +295,15 @@ def test_the_cli_ingests_once_with_progress_and_a_summary(
     assert "alertmanager: 1 alerts" in result.stderr
     assert "alertmanager (c1)" in result.stdout and "alert:alert" in result.stdout
     assert set(alert_nodes(store)) == {"KubeJobFailed"}
+    result = CliRunner().invoke(ingest_app, ["alerts", "--once", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # one line, one run
+    assert (summary["source"], summary["cluster"], summary["ok"]) == ("alertmanager", "c1", True)
+    assert summary["objects"]["alert:alert"] >= 1
 
     monkeypatch.setenv("KORREL8_SOURCES__ALERTMANAGER__URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("KORREL8_SOURCES__ALERTMANAGER__RETRIES", "0")
     result = CliRunner().invoke(ingest_app, ["alerts", "--once"])
     assert result.exit_code == 1
-    assert "error: cannot reach alertmanager" in " ".join(result.stderr.split())
+    assert "error: cannot reach alertmanager" in result.stderr  # one line, not wrapped
     assert set(alert_nodes(store)) == {"KubeJobFailed"}  # kept

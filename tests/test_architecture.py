@@ -20,18 +20,22 @@ ALLOWED: dict[str, set[str]] = {
     "correlate": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.expand"},
     "render": CORE | {"korrel8.result", "korrel8.render"},
     "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service"},
+    "console": CORE | {"korrel8.console"},
 }
 
 
 def part_of(module: str) -> str | None:
     if module in CORE:
         return "core"
+    if module.endswith((".cli", "_cli")) or ".cli." in module:
+        return None  # a command (ingest's too) belongs to the command line
     for prefix, part in (
         ("korrel8.graph", "graph"),
         ("ingest", "ingest"),
         ("korrel8.rules", "rules"),
         ("korrel8.render", "render"),
         ("korrel8.service", "service"),
+        ("korrel8.console", "console"),
     ):
         if module == prefix or module.startswith(prefix + "."):
             return part

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,12 @@ def test_demo_prints_the_logs_of_the_pods_that_mount_the_filling_claim(
     pods = mounting_pods(snapshot)
     assert pods and all(f"k8s:Pod shop/{pod}" in result.output for pod in pods)
     assert "pod-logs" in result.output and html.stat().st_size > 5000
+
+    args = ["demo", "--size", "20", "--html", str(html), "--output", "json"]
+    result = runner.invoke(app, args, env=env_for(neo4j_server))
+    assert result.exit_code == 0, result.output
+    goals = [o for o in json.loads(result.stdout)["objects"] if o["goal"]]
+    assert {o["properties"]["k8s.pod.name"] for o in goals} == set(pods)
 
 
 def test_counts_against_an_unreachable_server_names_it(store: Store) -> None:

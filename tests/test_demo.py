@@ -114,6 +114,16 @@ def test_the_demo_prints_the_logs_of_the_pods_that_mount_the_filling_claim(
     for pod in expected:
         assert f"k8s:Pod {demo.NAMESPACE}/{pod}" in printed
     assert demo.START in printed
+    # On an 80-column terminal too, every LogQL selector and the start query stay whole
+    # on one line, to be copied.
+    narrow = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
+    demo.report(first, neo4j_server.settings(), narrow)
+    assert isinstance(narrow.file, io.StringIO)
+    lines = narrow.file.getvalue().splitlines()
+    for node in first.result.goals:
+        assert node.data_query is not None and len(node.data_query.query) > 80
+        assert any(node.data_query.query in line for line in lines), node.data_query.query
+    assert any(demo.START in line for line in lines)
 
     page = html.read_text()
     assert len(page) > 5000 and all(pod in page for pod in expected)

@@ -7,6 +7,8 @@ package (tools/install-chromium.sh); without it the tests skip, or fail under CI
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import struct
@@ -138,3 +140,50 @@ def test_a_start_with_no_path_still_shows_itself(
     html_render.write_html(result, page)
     drawn = status(run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri()))
     assert drawn == {"nodes": 1, "edges": 0, "rendered": 1}
+
+
+# Appended to the page: after the app has filled the side panel, find every word of it
+# that the layout put on two lines although it fits on one (its box is narrower than its
+# element's content box), and write them into <body data-split-words>.
+SPLIT_WORDS = """
+<script>
+window.addEventListener("load", function () {
+  var split = [];
+  var walker = document.createTreeWalker(document.getElementById("panel"), NodeFilter.SHOW_TEXT);
+  for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+    var parent = node.parentElement, style = getComputedStyle(parent);
+    var room = parent.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    var word, words = /\\S+/g;
+    while ((word = words.exec(node.data)) !== null) {
+      var range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      var rects = Array.from(range.getClientRects()).filter(function (r) { return r.width > 0; });
+      var tops = new Set(rects.map(function (r) { return Math.round(r.top); }));
+      var width = rects.reduce(function (sum, r) { return sum + r.width; }, 0);
+      if (tops.size > 1 && width < room) split.push(word[0]);
+    }
+  }
+  document.body.dataset.splitWords = JSON.stringify(split);
+  document.body.dataset.checked = "true";
+});
+</script>
+"""
+
+
+def test_the_side_panel_wraps_at_word_boundaries(
+    store: Store, chromium: str, tmp_path: Path
+) -> None:
+    mission = build_mission(store)
+    result = Korrel8(store).goals(mission.alert, ["log", "k8s"])
+    page = tmp_path / "graph.html"
+    page.write_text(
+        html_render.to_html(result).replace("</body>", SPLIT_WORDS + "</body>"), "utf-8"
+    )
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
+    assert 'data-checked="true"' in dom
+    # The start alert's panel: its name and labels wrap over several lines of 360 px.
+    assert "KubePersistentVolumeFillingUp" in dom.split('id="panel"', 1)[1]
+    split = re.search(r'data-split-words="([^"]*)"', dom)
+    assert split is not None
+    assert json.loads(html.unescape(split[1])) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -759,6 +760,15 @@ def test_cli_once_lists_and_summarizes(
     for kind in ("ConfigMap", "Pod", "Event", "total"):
         assert kind in result.output
     assert set(in_namespace(store, kube_namespace, "ConfigMap")) == {"cm-00", "cm-01", "cm-02"}
+
+    result = CliRunner().invoke(app, ["k8s", "--once", "--context", ADMIN, "--output", "json"])
+    assert result.exit_code == 0, result.output
+    [cluster] = [json.loads(line) for line in result.stdout.splitlines()]  # a line per cluster
+    assert cluster["context"] == ADMIN and cluster["ok"] is True
+    kinds = {k["kind"]: k for k in cluster["kinds"]}
+    assert kinds["ConfigMap"]["objects"] >= 3 and kinds["ConfigMap"]["status"] == "ok"
+    # Off a terminal, progress is a line or two per cluster, not a bar per kind.
+    assert len(result.stderr.splitlines()) <= 2, result.stderr
 
     result = CliRunner().invoke(app, ["k8s", "--once", "--context", "nope"])
     assert result.exit_code == 1 and "no context nope" in result.output

@@ -17,14 +17,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_wheel_holds_every_cypher_file_and_data_file(tmp_path: Path) -> None:
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    # pyproject.toml's metadata in the form setuptools wants: no deprecation warning.
+    assert "Warning" not in built.stdout + built.stderr, built.stderr
     [wheel] = tmp_path.glob("korrel8-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    metadata = zipfile.ZipFile(wheel).read(
+        f"{'-'.join(wheel.name.split('-')[:2])}.dist-info/METADATA"
+    )
+    assert b"\nLicense-Expression: Apache-2.0\n" in metadata
     data = f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.data/data/share/korrel8/"
     tracked = subprocess.run(
         ["git", "ls-files", "cypher"], cwd=ROOT, check=True, capture_output=True, text=True

@@ -1,15 +1,14 @@
-"""The ``korrel8`` command line."""
+"""The ``korrel8`` command line. What it prints, and how off a terminal: see
+korrel8/console/output.py."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ingest.cli import ingest_app
 from ingest.k8s.cli import k8s as ingest_k8s
@@ -17,10 +16,24 @@ from ingest.snapshot_cli import register as register_snapshot
 from korrel8.cli.query import register as register_queries
 from korrel8.cli.rules import rules_app
 from korrel8.config import Settings, load_settings
+from korrel8.console.output import (
+    Column,
+    Format,
+    FormatOption,
+    Table,
+    err,
+    fail,
+    message,
+    out,
+    print_json,
+    print_table,
+)
+from korrel8.console.progress import Tracker
 from korrel8.demo import DEFAULT_SIZE as DEFAULT_DEMO_SIZE
 from korrel8.errors import Korrel8Error
 from korrel8.graph import localdb
 from korrel8.graph.store import Store
+from korrel8.render import json as render_json
 from korrel8.service.cli import serve
 
 app = typer.Typer(
@@ -37,17 +50,9 @@ app.add_typer(ingest_app, name="ingest")
 register_queries(app)
 app.command("serve")(serve)
 
-console = Console()
-err = Console(stderr=True)
-
 
 def _settings() -> Settings:
     return load_settings()
-
-
-def fail(exc: Korrel8Error) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 @app.callback()
@@ -66,19 +71,17 @@ def db_start() -> None:
     try:
         local = _settings().local
         before = localdb.status(local)
-        st = localdb.start(local, progress=lambda m: err.print(m, highlight=False))
+        st = localdb.start(local, progress=lambda m: message(m, err))
     except Korrel8Error as exc:
         raise fail(exc) from exc
     verb = "already running" if before.running else "started"
-    console.print(f"Neo4j {st.version} {verb} (pid {st.pid})")
-    console.print(f"  Bolt:    {st.bolt_uri}")
-    console.print(f"  Browser: {st.browser_url}")
-    console.print(f"  Data:    {st.data_dir}")
+    message(f"Neo4j {st.version} {verb} (pid {st.pid})")
+    message(f"  Bolt:    {st.bolt_uri}")
+    message(f"  Browser: {st.browser_url}")
+    message(f"  Data:    {st.data_dir}")
     if st.new_password:
-        console.print(
-            f"  User neo4j, generated password: [bold]{st.new_password}[/]\n"
-            f"  (shown once; korrel8 keeps it in {st.data_dir / 'state.json'} for its own use)"
-        )
+        message(f"  User neo4j, generated password: {st.new_password}", style="bold")
+        message(f"  (shown once; korrel8 keeps it in {st.data_dir / 'state.json'} for its own use)")
 
 
 @db_app.command("stop")
@@ -88,43 +91,52 @@ def db_stop() -> None:
         stopped = localdb.stop(_settings().local)
     except Korrel8Error as exc:
         raise fail(exc) from exc
-    console.print("Neo4j stopped" if stopped else "Neo4j was not running")
+    message("Neo4j stopped" if stopped else "Neo4j was not running")
 
 
 @db_app.command("status")
-def db_status() -> None:
-    """Say whether the local Neo4j runs, and where."""
+def db_status(output: FormatOption = Format.table) -> None:
+    """Say whether the local Neo4j runs, and where (exit status 3 if it does not)."""
     try:
         st = localdb.status(_settings().local)
     except Korrel8Error as exc:
         raise fail(exc) from exc
-    if st.running:
-        console.print(f"running (pid {st.pid}): {st.bolt_uri}, Browser {st.browser_url}")
+    if output is Format.json:
+        print_json(
+            {"running": st.running, "pid": st.pid, "version": st.version,
+             "bolt_uri": st.bolt_uri, "browser_url": st.browser_url,
+             "data_dir": str(st.data_dir)}
+        )  # fmt: skip
+    elif st.running:
+        message(f"running (pid {st.pid}): {st.bolt_uri}, Browser {st.browser_url}")
     else:
-        console.print(f"not running (data in {st.data_dir}); start it with `korrel8 db start`")
+        message(f"not running (data in {st.data_dir}); start it with `korrel8 db start`")
+    if not st.running:
         raise typer.Exit(code=3)
 
 
 @app.command("counts")
-def counts() -> None:
+def counts(output: FormatOption = Format.table) -> None:
     """Print live nodes per class and open edges per type."""
     try:
         with Store.connect(_settings()) as store:
             data = store.counts()
     except Korrel8Error as exc:
         raise fail(exc) from exc
-    print_counts(data)
+    if output is Format.json:
+        print_json({"nodes": data["node"], "edges": data["edge"]})
+    else:
+        print_counts(data)
 
 
 def print_counts(data: dict[str, dict[str, int]]) -> None:
     for what, title in (("node", "Nodes per class"), ("edge", "Edges per type")):
-        table = Table(title=title)
-        table.add_column("class" if what == "node" else "type")
-        table.add_column("count", justify="right")
+        columns = [Column("class" if what == "node" else "type"), Column("count", numeric=True)]
+        table = Table(title, columns)
         for name, n in sorted(data[what].items()):
-            table.add_row(name, str(n))
-        table.add_row("[bold]total[/]", f"[bold]{sum(data[what].values())}[/]")
-        console.print(table)
+            table.add(name, n)
+        table.add("total", sum(data[what].values()), style="bold", section=True)
+        print_table(table)
 
 
 @app.command("demo")
@@ -139,6 +151,10 @@ def demo(
         Path | None,
         typer.Option(help="Keep the generated snapshot here (default: a temporary directory)."),
     ] = None,
+    output: Annotated[
+        Format,
+        typer.Option("--output", help="The report (tables), or the example's result as json."),
+    ] = Format.table,
 ) -> None:
     """The mission's example on a generated cluster: from the alert of a filling
     PersistentVolumeClaim to the logs of the pods that mount it, with the rules that
@@ -146,14 +162,16 @@ def demo(
     from korrel8 import demo as demo_mod
 
     try:
-        demo_mod.run(
-            _settings(),
-            size=size,
-            html=html,
-            snapshot_dir=snapshot_dir,
-            out=console,
-            progress=lambda m: err.print(m, highlight=False, markup=False, soft_wrap=True),
-        )
+        settings = _settings()
+        with Tracker() as tracker:
+            found = demo_mod.run(
+                settings, size=size, html=html, snapshot_dir=snapshot_dir, out=out,
+                tracker=tracker, print_report=False,
+            )  # fmt: skip
+        if output is Format.json:
+            sys.stdout.write(render_json.to_json(found.result) + "\n")
+        else:
+            demo_mod.report(found, settings, out)  # below the finished bars
     except Korrel8Error as exc:
         raise fail(exc) from exc
 

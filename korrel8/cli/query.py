@@ -1,9 +1,10 @@
 """The correlation commands of the CLI: ``goals``, ``neighbours`` and ``get``.
 
-``register(app)`` adds them to the ``korrel8`` Typer app. Each prints a table, or writes
-JSON, HTML, DOT, Mermaid or GraphML (``--output``) to stdout or a file (``-o``);
-``--show-cypher`` prints the path query with its parameters, ready for Neo4j Browser.
-Errors are korrel8 errors: one red message, no traceback, exit status 1.
+``register(app)`` adds them to the ``korrel8`` Typer app. Each prints tables (see
+korrel8/console/output.py: tab-separated off a terminal), or writes JSON, HTML, DOT,
+Mermaid or GraphML (``--output``) to stdout or a file (``-o``); ``--show-cypher`` prints
+the path query with its parameters, ready for Neo4j Browser. Errors are korrel8 errors:
+one red message, no traceback, exit status 1.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from korrel8.console import output as console_output
+from korrel8.console.output import Column, Table, err, error, fail, message
 from korrel8.correlate import DEFAULT_DEPTH, DEFAULT_LIMIT, DEFAULT_NEIGHBOUR_DEPTH, Korrel8
 from korrel8.errors import Korrel8Error
 from korrel8.render import dot, graphml, html, mermaid
 from korrel8.render import json as render_json
 from korrel8.result import Result
 
-__all__ = ["Output", "get", "goals", "neighbours", "register"]
-
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+__all__ = ["Output", "get", "goals", "neighbours", "print_table", "register"]
 
 
 class Output(StrEnum):
@@ -53,7 +51,12 @@ Until = Annotated[
 ]
 At = Annotated[str | None, typer.Option(help=f"One instant instead of a window: {_WINDOW_HELP}.")]
 Limit = Annotated[int, typer.Option(help="At most this many objects found.")]
-OutputOpt = Annotated[Output, typer.Option("--output", help="What to print.")]
+OutputOpt = Annotated[
+    Output,
+    typer.Option(
+        "--output", help="What to print (table: tab-separated when stdout is not a terminal)."
+    ),
+]
 OutFile = Annotated[
     Path | None, typer.Option("-o", "--out-file", help="Write the output to this file.")
 ]
@@ -158,25 +161,24 @@ def _run(
             result = search(k)
         text = None if output is Output.table else _render(result, output)
     except Korrel8Error as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(code=1) from None
+        raise fail(exc) from None
     if output is Output.table and out_file is None:
         print_table(result)
     elif out_file is not None:
         try:
             out_file.write_text(text if text is not None else _plain_table(result), "utf-8")
         except OSError as exc:
-            err.print(f"[bold red]error:[/] cannot write {escape(str(out_file))}: {exc}")
+            error(f"cannot write {out_file}: {exc}")
             raise typer.Exit(code=1) from None
-        err.print(f"wrote {escape(str(out_file))}")
+        message(f"wrote {out_file}", err)
     else:
         sys.stdout.write(text or "")
     if show_cypher:
         # Beside a table or a file, on stdout; beside JSON and the like, on stderr so that
         # the output stays parseable.
-        target = console if (output is Output.table or out_file is not None) else err
-        target.print("\n// Neo4j Browser: run the :params line, then the query.", markup=False)
-        target.print(result.cypher.for_browser(), markup=False, soft_wrap=True)
+        target = console_output.out if (output is Output.table or out_file is not None) else err
+        message("\n// Neo4j Browser: run the :params line, then the query.", target)
+        message(result.cypher.for_browser(), target)
 
 
 def _render(result: Result, output: Output) -> str:
@@ -191,50 +193,49 @@ def _render(result: Result, output: Output) -> str:
 
 
 def _plain_table(result: Result) -> str:
-    capture = Console(width=160, record=True, file=io.StringIO())
+    capture = Console(file=io.StringIO())  # not a terminal: tab-separated
     print_table(result, capture)
-    return capture.export_text()
+    assert isinstance(capture.file, io.StringIO)
+    return capture.file.getvalue()
 
 
-def print_table(result: Result, out: Console = console) -> None:
+def print_table(result: Result, out: Console | None = None) -> None:
     """The goal objects with their data queries, the paths with their rules, the counts."""
+    out = out or console_output.out
     heading = {"goals": "Goals", "neighbours": "Neighbours", "get": "Objects"}[result.kind]
-    table = Table(title=f"{heading} of {result.start_query}", title_justify="left")
-    for column in ("class", "namespace", "name", "data query"):
-        table.add_column(column, overflow="fold")
+    names = ("class", "namespace", "name", "language", "data query")
+    table = Table(f"{heading} of {result.start_query}", [Column(n) for n in names])
     for node in result.goals:
+        # Without a data query (a Kubernetes object), its korrel8r query.
         data = node.data_query
-        query = f"{data.language}: {data.query}" if data else node.query
-        table.add_row(*(escape(v) for v in (node.class_, node.namespace or "", node.title, query)))
-    out.print(table)
+        language, query = (data.language, data.query) if data else ("korrel8r", node.query)
+        table.add(node.class_, node.namespace or "", node.title, language, query)
+    console_output.print_table(table, out)
     if result.paths and result.kind == "goals":
-        paths = Table(title="Paths (the rule on each edge)", title_justify="left")
-        paths.add_column("path", overflow="fold")
+        paths = Table("Paths (the rule on each edge)", [Column("path", prose=True)])
         for path in result.paths:
             steps = [_caption(result, path.refs[0])]
             for edge, ref in zip(path.edges, path.refs[1:], strict=True):
                 steps.append(f"-[{edge.rule}]-> {_caption(result, ref)}")
-            paths.add_row(escape(" ".join(steps)))
-        out.print(paths)
-    counts = Table(title="Objects per class", title_justify="left")
-    counts.add_column("class")
-    counts.add_column("found", justify="right")
-    counts.add_column("goals", justify="right")
+            paths.add(" ".join(steps))
+        console_output.print_table(paths, out)
+    columns = [Column("class"), Column("found", numeric=True), Column("goals", numeric=True)]
+    counts = Table("Objects per class", columns)
     goal_counts = result.goal_counts
     for cls, n in result.counts.items():
-        counts.add_row(escape(cls), str(n), str(goal_counts.get(cls, 0)))
-    out.print(counts)
+        counts.add(cls, n, goal_counts.get(cls, 0))
+    console_output.print_table(counts, out)
     window = f"{result.since.isoformat()} to {result.until.isoformat()}"
     note = f"window {window}" + (f", depth {result.depth}" if result.depth else "")
     if result.mode == "precise":
         note += "; precise: the nearest goals of each class, no way back down from a hub"
-        for left in result.left_out:
-            note += f"\nleft out: {escape(left.describe())} (--wide shows them)"
     elif result.mode == "wide":
         note += "; wide: every goal within the depth, by any route"
     if result.truncated:
-        note += "; [bold]cut at the limit[/]: raise --limit to see more"
-    out.print(note)
+        note += "; cut at the limit: raise --limit to see more"
+    for left in result.left_out:
+        note += f"\nleft out: {left.describe()} (--wide shows them)"
+    message(note, out)
 
 
 def _caption(result: Result, ref: str) -> str:

@@ -1,18 +1,34 @@
-"""``korrel8 rules list | check | apply | graph``."""
+"""``korrel8 rules list | check | apply | graph | discover``.
+
+``list`` and ``apply`` print a table (tab-separated off a terminal) or JSON (``--output
+json``); ``apply`` shows a progress bar of the rules on a terminal.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from korrel8 import rules
 from korrel8.config import Settings, load_settings
+from korrel8.console.output import (
+    Column,
+    Format,
+    FormatOption,
+    Table,
+    err,
+    error,
+    fail,
+    message,
+    out,
+    print_json,
+    print_table,
+)
+from korrel8.console.progress import Tracker
 from korrel8.errors import Korrel8Error
 from korrel8.graph.store import Store
 from korrel8.rules import discover as discovery
@@ -23,9 +39,6 @@ from korrel8.rules.compiler import compile_rule
 rules_app = typer.Typer(
     help="List, check, apply and draw the correlation rules.", no_args_is_help=True
 )
-console = Console()
-err = Console(stderr=True)
-
 DirOption = Annotated[
     list[Path] | None, typer.Option("--dir", "-d", help="Another rule directory (repeatable).")
 ]
@@ -37,36 +50,41 @@ def _load(settings: Settings, extra: list[Path] | None) -> list[rules.Rule]:
     )
 
 
-def _fail(exc: Korrel8Error) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
-
-
-def _classes(spec: str | list[str]) -> str:
-    return spec if isinstance(spec, str) else ", ".join(spec)
+def _classes(spec: str | list[str]) -> list[str]:
+    return [spec] if isinstance(spec, str) else spec
 
 
 @rules_app.command("list")
-def list_rules(dirs: DirOption = None) -> None:
+def list_rules(dirs: DirOption = None, output: FormatOption = Format.table) -> None:
     """Every rule, where it comes from, and whether it is enabled."""
     try:
         loaded = _load(load_settings(), dirs)
     except Korrel8Error as exc:
-        raise _fail(exc) from exc
-    table = Table(title=f"{len(loaded)} rules")
-    for col in ("name", "start", "verb", "goal", "on", "from"):
-        table.add_column(col)
+        raise fail(exc) from exc
+    if output is Format.json:
+        print_json([_rule_dict(r) for r in loaded])
+        return
+    columns = ["name", "start", "verb", "goal", "on", "from"]
+    table = Table(
+        f"{len(loaded)} rules", [Column(c, prose=c in ("start", "goal")) for c in columns]
+    )
     for r in loaded:
         origin = r.origin.rsplit("/", 1)[-1]
-        table.add_row(
-            r.name,
-            _classes(r.start),
-            r.verb,
-            _classes(r.goal),
-            "yes" if r.enabled else "no",
-            origin,
-        )
-    console.print(table)
+        start, goal = ", ".join(_classes(r.start)), ", ".join(_classes(r.goal))
+        table.add(r.name, start, r.verb, goal, "yes" if r.enabled else "no", origin)
+    print_table(table)
+
+
+def _rule_dict(rule: rules.Rule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "description": rule.description,
+        "start": _classes(rule.start),
+        "verb": rule.verb,
+        "goal": _classes(rule.goal),
+        "enabled": rule.enabled,
+        "origin": rule.origin,
+    }
 
 
 @rules_app.command("check")
@@ -86,39 +104,49 @@ def check(
                 for c in compiled:
                     errors += rule_runner.explain(store, c)
     except Korrel8Error as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     for e in errors:
-        err.print(f"[red]{escape(e)}[/]", highlight=False, soft_wrap=True)
+        error(e)
     if errors:
         raise typer.Exit(code=1)
     how = "validated" if offline else "validated and explained"
-    console.print(f"{len(loaded)} rules {how}: OK")
+    message(f"{len(loaded)} rules {how}: OK")
 
 
 @rules_app.command("apply")
 def apply(
     dirs: DirOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-evaluate every start.")] = False,
+    output: FormatOption = Format.table,
 ) -> None:
     """Apply the enabled rules: incrementally where a rule ran before, unless --full."""
     try:
         settings = load_settings()
         loaded = _load(settings, dirs)
-        with Store.connect(settings) as store:
+        with Store.connect(settings) as store, Tracker() as tracker:
             store.apply_schema()
-            runs = rule_runner.apply(store, loaded, full=full)
+            bar = tracker.task("rules", unit="rules", total=sum(r.enabled for r in loaded))
+
+            def ran(run: rule_runner.RuleRun) -> None:
+                bar.advance(note=f"{run.rule}: {run.edges} edges")
+
+            runs = rule_runner.apply(store, loaded, full=full, progress=ran)
+            bar.finish(f"{sum(r.edges for r in runs)} edges")
     except Korrel8Error as exc:
-        raise _fail(exc) from exc
-    table = Table(title="Rule runs")
-    for col in ("rule", "mode", "edges", "closed", "seconds"):
-        table.add_column(col, justify="left" if col in ("rule", "mode") else "right")
+        raise fail(exc) from exc
+    if output is Format.json:
+        print_json([asdict(run) for run in runs])
+        return
+    columns = [Column("rule"), Column("mode"), Column("edges", numeric=True),
+               Column("closed", numeric=True), Column("seconds", numeric=True)]  # fmt: skip
+    table = Table("Rule runs", columns)
     for run in runs:
-        table.add_row(run.rule, run.mode, str(run.edges), str(run.closed), f"{run.seconds:.2f}")
-    table.add_row(
-        "[bold]total[/]", "", str(sum(r.edges for r in runs)), str(sum(r.closed for r in runs)),
-        f"{sum(r.seconds for r in runs):.2f}",
+        table.add(run.rule, run.mode, run.edges, run.closed, f"{run.seconds:.2f}")
+    table.add(
+        "total", "", sum(r.edges for r in runs), sum(r.closed for r in runs),
+        f"{sum(r.seconds for r in runs):.2f}", style="bold", section=True,
     )  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 class GraphFormat(StrEnum):
@@ -135,7 +163,7 @@ def graph(
     try:
         loaded = _load(load_settings(), dirs)
     except Korrel8Error as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     render = rule_graph.to_dot if format is GraphFormat.dot else rule_graph.to_mermaid
     typer.echo(render(loaded), nl=False)
 
@@ -154,11 +182,11 @@ def discover(
         with Store.connect(settings) as store:
             proposals = discovery.discover(store, loaded)
     except Korrel8Error as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if not proposals:
-        console.print("No new patterns: the rules cover what the graph holds.")
+        message("No new patterns: the rules cover what the graph holds.", out)
         return
     typer.echo(discovery.to_yaml(proposals), nl=False)
     if write is not None:
         path = discovery.write(proposals, write)
-        err.print(f"{len(proposals)} proposals written to {path}; enable them to run them.")
+        message(f"{len(proposals)} proposals written to {path}; enable them to run them.", err)
