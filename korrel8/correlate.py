@@ -492,23 +492,53 @@ def goal_search(
     result = assemble(
         row["objects"],
         row["paths"],
-        kind="goals",
-        start_query=_start_text(start),
-        starts=refs,
-        goal_classes=[str(g) for g in goals],
-        depth=depth,
-        since=window.since,
-        until=window.until,
-        limit=limit,
+        **_goal_fields(start, refs, goals, depth, window, limit),
         cypher=path_query,
         statements=(*(found.statements if found else ()), path_query),
         all_paths=all_paths,
         mode="wide",
     )
+    return _answer(store, result, start, found, goals, window, limit, max_depth)
+
+
+def _goal_fields(
+    start: str | Sequence[str],
+    refs: Sequence[str],
+    goals: Sequence[Domain | Class],
+    depth: int,
+    window: Window,
+    limit: int,
+) -> dict[str, Any]:
+    """What every goal search's Result says of the search itself."""
+    return {
+        "kind": "goals",
+        "start_query": _start_text(start),
+        "starts": refs,
+        "goal_classes": [str(g) for g in goals],
+        "depth": depth,
+        "since": window.since,
+        "until": window.until,
+        "limit": limit,
+    }
+
+
+def _answer(
+    store: Store,
+    result: Result,
+    start: str | Sequence[str],
+    found: Start | None,
+    goals: Sequence[Domain | Class],
+    window: Window,
+    limit: int,
+    max_depth: int,
+    expansion: Expansion | None = None,
+) -> Result:
+    """The result with its lone starts, or, with no goal, the error that says why."""
     if not result.goals:
         # Only now look the refs up: a start that is missing or outside the window says so.
         found = found or resolve(store, start, window, limit)
-        raise _unreachable(store, found, goals, depth, window, max_depth)
+        depth = result.depth or DEFAULT_DEPTH
+        raise _unreachable(store, found, goals, depth, window, max_depth, expansion)
     return result if found is None else _with_starts(result, found)
 
 
@@ -544,14 +574,7 @@ def _precise(
     result = assemble(
         objects,
         paths,
-        kind="goals",
-        start_query=_start_text(start),
-        starts=refs,
-        goal_classes=[str(g) for g in goals],
-        depth=depth,
-        since=window.since,
-        until=window.until,
-        limit=limit,
+        **_goal_fields(start, refs, goals, depth, window, limit),
         cypher=shown,
         statements=(*(found.statements if found else ()), steps, shown),
         mode="precise",
@@ -559,10 +582,7 @@ def _precise(
     )
     if expansion.truncated:
         result = replace(result, truncated=True)
-    if not result.goals:
-        found = found or resolve(store, start, window, limit)
-        raise _unreachable(store, found, goals, depth, window, max_depth, expansion)
-    return result if found is None else _with_starts(result, found)
+    return _answer(store, result, start, found, goals, window, limit, max_depth, expansion)
 
 
 def _reachable(
