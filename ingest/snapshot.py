@@ -254,6 +254,11 @@ def _tar_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
                 handle = tar.extractfile(member)
                 if handle is not None:
                     yield _File(f"{path}:{member.name}", member.name, handle.read())
+        # tarfile takes a stream that ends at a member boundary for the end of the archive;
+        # only the end-of-archive marker (zero blocks, read past the last member) says the
+        # archive is whole. Without it the listing is partial and nothing may be swept.
+        if tar.fileobj is not None and tar.fileobj.tell() <= tar.offset:
+            raise tarfile.ReadError("it ends without its end-of-archive marker: cut short?")
 
 
 def _zip_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
