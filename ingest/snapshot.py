@@ -504,6 +504,9 @@ def _alerts(name: str, data: bytes) -> alerts.Saved | None:
 
 def cluster_name(path: Path | str, cluster: str | None = None) -> str:
     """``cluster``, else the snapshot's kube-system Namespace UID, else its file name."""
+    if cluster is not None and not cluster.strip():
+        # An empty name would silently load into a cluster named after the file.
+        raise SnapshotError(f"--cluster {cluster!r} is empty: give a name, or leave it out")
     if cluster:
         return cluster
     path = Path(path)

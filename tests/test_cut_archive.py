@@ -1,4 +1,5 @@
-"""A snapshot archive cut short is a partial listing: what it holds loads, nothing is swept.
+"""A snapshot archive cut short is a partial listing: what it holds loads, nothing is swept;
+an empty cluster name is refused.
 
 An uncompressed tar cut exactly at a member boundary reads, with Python's tarfile, like a
 whole archive that ends there; only the missing end-of-archive marker tells. Loading it
@@ -13,7 +14,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ingest.snapshot import ingest
+from korrel8.errors import SnapshotError
 from korrel8.graph.store import Store
 
 PODS = 20
@@ -89,3 +93,13 @@ def test_a_whole_tar_missing_half_its_pods_still_sweeps(store: Store, tmp_path: 
     summary = ingest(store, archive, "c1")
     assert summary.ok and summary.deleted == PODS // 2
     assert len(live_pods(store)) == PODS // 2
+
+
+def test_an_empty_cluster_name_is_refused(store: Store, tmp_path: Path) -> None:
+    whole, _ = tar_of_pods()
+    archive = tmp_path / "pods.tar"
+    archive.write_bytes(whole)
+    for name in ("", "  "):
+        with pytest.raises(SnapshotError, match="is empty"):
+            ingest(store, archive, name)
+    assert live_pods(store) == set()
