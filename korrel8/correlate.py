@@ -641,16 +641,21 @@ def _unreachable(
         reachable = reachable_classes(expansion)
     else:
         reachable = _reachable(store, start.refs, window, depth)
-    if not any(_matches(goals, c) for c, _, _ in reachable):
+    # Other times can hold more only if some edge left the search's states outside the
+    # window (always so when the expansion is not at hand).
+    outside = expansion is None or expansion.outside
+    missing = not any(_matches(goals, c) for c, _, _ in reachable)
+    other_times: list[str] = []
+    if outside and missing:
         ever = _reachable(store, start.refs, Window(_EPOCH, _FAR), depth)
         other_times = sorted({c for c, _, _ in ever if _matches(goals, c)})
-        if other_times:
-            message += (
-                f" {', '.join(other_times)} was reachable at other times: widen the window "
-                "(--since, --until, --at)."
-            )
-        elif depth < max_depth:
-            message += f" A deeper search may reach it: raise --depth (at most {max_depth})."
+    if other_times:
+        message += (
+            f" {', '.join(other_times)} was reachable at other times: widen the window "
+            "(--since, --until, --at)."
+        )
+    elif missing and depth < max_depth:
+        message += f" A deeper search may reach it: raise --depth (at most {max_depth})."
     if reachable:
         listed = ", ".join(f"{c} ({n} at depth {d})" for c, d, n in reachable)
         message += f"\nReachable from the start: {listed}."

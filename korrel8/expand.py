@@ -61,6 +61,8 @@ class Expansion:
     classes: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (domain, class)
     truncated: bool = False
     statements_run: int = 0
+    # An edge left the states outside the window: another window may reach more.
+    outside: bool = False
 
 
 Read = Callable[..., list[dict[str, Any]]]  # Store.read, or one session's (Store.reading)
@@ -99,6 +101,9 @@ def expand(
             rows = rows[:limit]
         following: dict[tuple[str, bool], set[int]] = defaultdict(set)
         for row in rows:
+            if not row["in_window"]:
+                found.outside = True
+                continue
             source, up, target = str(row["source"]), bool(row["up"]), str(row["target"])
             found.classes[target] = (str(row["domain"]), str(row["class"]))
             now_up = up or bool(row["raises"])

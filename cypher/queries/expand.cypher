@@ -4,13 +4,16 @@
 //   shape 'up': to an owner, a Node, a StorageClass...); from then on an edge of shape
 //   'down' (from a hub to its members) is not followed: it would lead to siblings.
 // $since, $until: datetimes: a node or edge counts when its lifetime meets the window;
+//   an edge outside it comes back with in_window false (korrel8 does not follow it, but a
+//   search that finds nothing then knows that other times may hold more);
 // $limit: rows at most (one more is fetched to tell that the level was cut).
 UNWIND $frontier AS f
 MATCH (a:Object {ref: f.ref})-[r]->(b:Object)
 WHERE a.first_seen <= $until AND (a.deleted_at IS NULL OR a.deleted_at >= $since)
-  AND r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
-  AND b.first_seen <= $until AND (b.deleted_at IS NULL OR b.deleted_at >= $since)
   AND NOT (f.up AND coalesce(r.shape, '') = 'down')
 RETURN f.ref AS source, f.up AS up, b.ref AS target, b.domain AS domain, b.class AS class,
-       coalesce(r.shape, '') = 'up' AS raises, elementId(r) AS edge
+       coalesce(r.shape, '') = 'up' AS raises, elementId(r) AS edge,
+       r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
+         AND b.first_seen <= $until AND (b.deleted_at IS NULL OR b.deleted_at >= $since)
+         AS in_window
 LIMIT $limit + 1
