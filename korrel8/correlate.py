@@ -654,6 +654,9 @@ def _unreachable(
             f" {', '.join(other_times)} was reachable at other times: widen the window "
             "(--since, --until, --at)."
         )
+    elif missing and expansion is not None:  # precise: --wide follows hubs back down too
+        deeper = f"raise --depth (at most {max_depth}) or " if depth < max_depth else ""
+        message += f" A deeper or wider search may reach it: {deeper}add --wide."
     elif missing and depth < max_depth:
         message += f" A deeper search may reach it: raise --depth (at most {max_depth})."
     if reachable:
