@@ -3,7 +3,6 @@ OverflowError, and a query that runs past its time limit is stopped by Neo4j."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -49,11 +48,9 @@ def test_a_time_out_of_range_is_a_window_error(store: Store, since: object) -> N
 
 def test_a_read_past_its_time_limit_is_stopped(store: Store) -> None:
     limited = Store(store.driver, store.database, query_timeout=0.5)
-    began = time.monotonic()
     with pytest.raises(QueryTimeoutError, match=r"0\.5 s limit .*KORREL8_QUERY_TIMEOUT"):
         # Billions of rows: minutes of work, unless the server stops it.
         limited.read("UNWIND range(1, 4000000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n")
-    assert time.monotonic() - began < 60  # stopped by the limit, not finished
     # Neo4j itself stopped it: no such query is left running.
     # (The text is split so that this query does not find itself.)
     running = store.run(
