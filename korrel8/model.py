@@ -441,6 +441,30 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# Bounds checked before a selector is parsed: nothing a user writes by hand comes near them,
+# and the parsers recurse per level of nesting.
+MAX_SELECTOR = 64 * 1024
+MAX_NESTING = 32
+
+
+def _nesting_error(text: str) -> tuple[str, int] | None:
+    """A message and position if ``text`` nests brackets deeper than MAX_NESTING (brackets
+    inside double-quoted strings do not count)."""
+    depth, quoted, escaped = 0, False, False
+    for i, char in enumerate(text):
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return f"selector nested deeper than {MAX_NESTING} levels", i
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
 def _parse_selector(domain: Domain, query: str, start: int) -> Selector:
     text = query[start:]
     stripped = text.strip()
@@ -448,6 +472,12 @@ def _parse_selector(domain: Domain, query: str, start: int) -> Selector:
     if not stripped:
         message = "empty selector; write {} to select every object of the class"
         raise ParseError(_where(message, query, start))
+    if len(stripped) > MAX_SELECTOR:
+        message = f"selector of {len(stripped)} characters: at most {MAX_SELECTOR}"
+        raise ParseError(_where(message, query, offset))
+    nesting = _nesting_error(stripped)
+    if nesting is not None:
+        raise ParseError(_where(nesting[0], query, offset + nesting[1]))
     if _looks_raw(stripped):
         if domain.raw:
             return stripped
@@ -474,6 +504,9 @@ def _parse_selector(domain: Domain, query: str, start: int) -> Selector:
             raise ParseError(_where(f"malformed selector: {problem}", query, position)) from None
         except yaml.YAMLError as e:
             raise ParseError(_where(f"malformed selector: {e}", query, offset)) from None
+        except RecursionError:  # block nesting ("- - - ...") that the bracket count misses
+            message = f"selector nested deeper than {MAX_NESTING} levels"
+            raise ParseError(_where(message, query, offset)) from None
     try:
         return _to_selector(value)
     except ParseError as e:

@@ -58,3 +58,25 @@ def test_a_read_past_its_time_limit_is_stopped(store: Store) -> None:
         "WHERE currentQuery CONTAINS 'range(1, ' + '4000000000' RETURN count(*) AS n"
     )
     assert running[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "[" * 10_000,
+        "{a: " * 5_000 + "x" + "}" * 5_000,
+        '{"a": ' * 5_000 + '"x"' + "}" * 5_000,
+        "{name: " + "x" * 70_000 + "}",
+    ],
+    ids=["10000-brackets", "yaml-5000-deep", "json-5000-deep", "70k-chars"],
+)
+def test_a_huge_or_deep_selector_is_a_parse_error(store: Store, selector: str) -> None:
+    with pytest.raises(ParseError, match=r"nested deeper than 32|at most 65536"):
+        Korrel8(store).get(f"k8s:Pod:{selector}")
+
+
+def test_brackets_inside_quoted_strings_do_not_count(store: Store) -> None:
+    from korrel8.model import Query
+
+    query = Query.parse('k8s:Pod:{"namespace": "shop", "name": "' + "[" * 100 + '"}')
+    assert query.selector == {"namespace": "shop", "name": "[" * 100}
