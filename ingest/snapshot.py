@@ -88,7 +88,7 @@ import yaml
 
 from ingest import alerts, snapshot_logs
 from ingest.k8s.kinds import KindSpec, known_kinds
-from ingest.k8s.rows import SOURCE, to_row
+from ingest.k8s.rows import SOURCE, UNREPRESENTABLE, to_row
 from ingest.summary import Summary
 from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
 from korrel8.graph.rows import NodeRow
@@ -601,6 +601,10 @@ def ingest(
     return summary
 
 
+# An object that cannot be converted is reported and skipped; the load goes on, partial.
+_SKIPPED: tuple[type[Exception], ...] = (*UNREPRESENTABLE, ParseError)
+
+
 def _rows(
     objects: Iterator[tuple[str, Obj]],
     cluster: str,
@@ -631,7 +635,7 @@ def _rows(
             continue
         try:
             row = to_row(obj, spec, cluster)
-        except (ValueError, ParseError) as exc:  # an object korrel8 cannot represent
+        except _SKIPPED as exc:  # an object korrel8 cannot represent
             on_error(SnapshotFormatError(source_file, f"{what}: cannot be stored: {exc}"))
             continue
         if row.ref in seen:

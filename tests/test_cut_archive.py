@@ -103,3 +103,52 @@ def test_an_empty_cluster_name_is_refused(store: Store, tmp_path: Path) -> None:
         with pytest.raises(SnapshotError, match="is empty"):
             ingest(store, archive, name)
     assert live_pods(store) == set()
+
+
+def bad_objects() -> dict[str, dict[str, Any]]:
+    """Objects with one wrong field each, as the fault run found them, by name."""
+    owners = pod(90)
+    owners["metadata"] = {**owners["metadata"], "name": "owners", "ownerReferences": ["x", "y"]}
+    spec = pod(91)
+    spec["metadata"] = {**spec["metadata"], "name": "spec"}
+    spec["spec"] = "not a map"
+    restarts = pod(92)
+    restarts["metadata"] = {**restarts["metadata"], "name": "restarts"}
+    restarts["status"] = {"containerStatuses": [{"name": "app", "restartCount": 2**64}]}
+    created = pod(93)
+    created["metadata"] = {
+        **created["metadata"],
+        "name": "created",
+        "creationTimestamp": "0001-01-01T00:00:00+14:00",
+    }
+    long_name = pod(94)
+    long_name["metadata"] = {**long_name["metadata"], "name": "n" * 100_000}
+    return {
+        "owners": owners,
+        "spec": spec,
+        "restarts": restarts,
+        "created": created,
+        "n" * 100_000: long_name,
+    }
+
+
+def test_one_bad_object_is_skipped_and_the_others_load(store: Store, tmp_path: Path) -> None:
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    good = [pod(i) for i in range(5)]
+    bad = bad_objects()
+    (snapshot / "pods.json").write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [*good, *bad.values()]})
+    )
+    summary = ingest(store, snapshot, "c1")
+    # The good ones load, in the same batch as the bad ones.
+    loaded = live_pods(store)
+    assert {f"web-{i:02d}" for i in range(5)} <= loaded
+    # Each bad one is reported by name (a long name cut short) and is not a node.
+    assert not summary.ok
+    for name in ("owners", "spec", "restarts", "created"):
+        assert any(f"/{name}:" in e for e in summary.errors), (name, summary.errors)
+    assert any("longer than" in e for e in summary.errors), summary.errors
+    assert not {"spec", "restarts", "created", "n" * 100_000} & loaded
+    # An error makes the listing partial: nothing swept.
+    assert summary.deleted == 0

@@ -22,6 +22,14 @@ Obj = Mapping[str, Any]
 Props = dict[str, PropertyValue]
 
 
+# What converting an object may raise when a field has the wrong type or an impossible value
+# (a list of strings for ownerReferences, a timestamp before year 1 in UTC, an integer
+# beyond 64 bits, a name too long to index): the object is reported and skipped.
+UNREPRESENTABLE: tuple[type[Exception], ...] = (
+    ValueError, TypeError, AttributeError, KeyError, OverflowError,
+)  # fmt: skip
+
+
 def to_row(obj: Obj, spec: KindSpec, cluster: str) -> NodeRow:
     """The node of ``obj``, an object of ``spec``'s kind in ``cluster``."""
     meta = obj.get("metadata") or {}
@@ -384,4 +392,4 @@ def _put(props: Props, key: str, value: str) -> None:
         props[key] = value
 
 
-__all__ = ["SOURCE", "object_ref", "to_row"]
+__all__ = ["SOURCE", "UNREPRESENTABLE", "object_ref", "to_row"]

@@ -40,7 +40,7 @@ from ingest.k8s.api import (
     prefetch,
 )
 from ingest.k8s.kinds import KindSpec, builtin_kinds, custom_kinds
-from ingest.k8s.rows import SOURCE, to_row
+from ingest.k8s.rows import SOURCE, UNREPRESENTABLE, to_row
 from ingest.summary import Summary
 from korrel8.config import KubernetesSettings, Settings
 from korrel8.errors import (
@@ -197,7 +197,7 @@ def _estimate(seen: int, page: Page) -> int | None:
 def _row(obj: dict[str, object], spec: KindSpec, cluster: str) -> NodeRow | None:
     try:
         return to_row(obj, spec, cluster)
-    except ValueError as exc:  # an object korrel8 cannot represent; the others go on
+    except UNREPRESENTABLE as exc:  # an object korrel8 cannot represent; the others go on
         meta = obj.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
         log.warning("%s %s skipped: %s", spec.class_name, name, exc)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from ingest.k8s.api import Connection, Retry, WatchStream, connect, contexts
 from ingest.k8s.kinds import KindSpec
-from ingest.k8s.rows import object_ref, to_row
+from ingest.k8s.rows import UNREPRESENTABLE, object_ref, to_row
 from ingest.k8s.sync import KindResult, ingest_cluster, ingest_once, list_kind, mark_deleted
 from korrel8.config import Settings
 from korrel8.errors import Korrel8Error, KubernetesError, KubernetesGoneError
@@ -162,7 +162,7 @@ class ClusterWatch:
         if kind in ("ADDED", "MODIFIED"):
             try:
                 row = to_row(obj, spec, self.cluster)
-            except ValueError as exc:
+            except UNREPRESENTABLE as exc:
                 log.warning("%s %s skipped: %s", spec.class_name, meta.get("name"), exc)
             else:
                 self._put(_Change("upsert", spec.class_name, row=row))

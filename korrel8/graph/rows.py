@@ -6,7 +6,7 @@ changed_at, deleted_at on nodes; first_seen, last_seen, valid_to on edges).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,11 +30,41 @@ def graph_labels(domain: str, class_name: str) -> list[str]:
     return [identifiers.label(cls.domain_label), identifiers.label(cls.label)]
 
 
+# Neo4j refuses a whole batch when one value is too large for an index (about 8 KB a key)
+# or an integer does not fit 64 bits: such a row is refused alone, before the batch.
+MAX_INDEXED_BYTES = 4096
+INDEXED_PROPERTIES = frozenset({"k8s.pod.name", "owners_text"})
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_value(key: str, value: PropertyValue) -> None:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
+            raise ValueError(f"{key} = {v} does not fit a 64-bit integer")
+        if isinstance(v, datetime) and v.tzinfo is not None:
+            try:  # the driver sends times in UTC: 0001-01-01T00:00:00+14:00 is before year 1
+                v.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(f"{key} = {v.isoformat()} is before year 1 in UTC") from None
+    if key in INDEXED_PROPERTIES and isinstance(value, str):
+        _check_indexed(key, value)
+
+
+def _check_indexed(key: str, value: str | None) -> None:
+    if value is not None and len(value.encode()) > MAX_INDEXED_BYTES:
+        raise ValueError(
+            f"{key} of {len(value.encode())} bytes is longer than {MAX_INDEXED_BYTES}, "
+            "more than Neo4j can index"
+        )
+
+
 def _check_properties(props: dict[str, PropertyValue], reserved: tuple[str, ...]) -> None:
-    for key in props:
+    for key, value in props.items():
         identifiers.property_key(key)
         if key in reserved:
             raise ValueError(f"property {key!r} is set by the store, not by a row")
+        _check_value(key, value)
 
 
 class NodeRow(BaseModel):
@@ -57,6 +87,12 @@ class NodeRow(BaseModel):
     def _valid_properties(cls, props: dict[str, PropertyValue]) -> dict[str, PropertyValue]:
         _check_properties(props, NODE_META + NODE_FIELDS)
         return props
+
+    @model_validator(mode="after")
+    def _indexable(self) -> NodeRow:
+        for key in ("ref", "cluster", "namespace", "name"):
+            _check_indexed(key, getattr(self, key))
+        return self
 
     @model_validator(mode="after")
     def _known_class(self) -> NodeRow:
