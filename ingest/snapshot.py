@@ -206,31 +206,60 @@ def file_count(path: Path) -> int | None:
     return None if _archive_suffix(path) else 1
 
 
+# The largest file a snapshot may hold (uncompressed); a larger one, such as a compression
+# bomb, is refused from its declared size before anything is allocated.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{name}: {size} bytes uncompressed, more than the {limit}-byte limit "
+            "(snapshot_max_file_mb setting, KORREL8_SNAPSHOT_MAX_FILE_MB)"
+        )
+
+
+def _check_size(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise _TooLarge(name, size, limit)
+
+
 def _files(
-    path: Path, on_error: OnError | None, select: Select = _wanted, note: Select = _never
+    path: Path,
+    on_error: OnError | None,
+    select: Select = _wanted,
+    note: Select = _never,
+    limit: int = MAX_FILE_BYTES,
 ) -> Iterator[_File]:
     """Each selected file with its content, and each noted one without, one at a time, in
-    a stable order."""
+    a stable order. A file larger than ``limit`` stops the reading: the load is partial."""
     check(path)
-    if path.is_dir():
-        yield from _dir_files(path, select, note)
-    elif path.is_file() and _archive_suffix(path):
-        try:
-            if _archive_suffix(path) == ".zip":
-                yield from _zip_files(path, select, note)
-            else:
-                yield from _tar_files(path, select, note)
-        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
-            # A truncated or corrupt archive: what was read stays, the load is partial.
-            error = SnapshotFormatError(str(path), f"unreadable archive: {exc}")
-            if on_error is None:
-                raise error from exc
-            on_error(error)
-    elif select(path.name):
-        yield _File(str(path), path.name, path.read_bytes())
+    try:
+        if path.is_dir():
+            yield from _dir_files(path, select, note, limit)
+        elif path.is_file() and _archive_suffix(path):
+            try:
+                if _archive_suffix(path) == ".zip":
+                    yield from _zip_files(path, select, note, limit)
+                else:
+                    yield from _tar_files(path, select, note, limit)
+            except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+                # A truncated or corrupt archive: what was read stays, the load is partial.
+                error = SnapshotFormatError(str(path), f"unreadable archive: {exc}")
+                if on_error is None:
+                    raise error from exc
+                on_error(error)
+        elif select(path.name):
+            _check_size(str(path), path.stat().st_size, limit)
+            yield _File(str(path), path.name, path.read_bytes())
+    except _TooLarge as exc:
+        error = SnapshotFormatError(str(path), f"file too large: {exc}")
+        if on_error is None:
+            raise error from exc
+        on_error(error)
 
 
-def _dir_files(root: Path, select: Select, note: Select) -> Iterator[_File]:
+def _dir_files(root: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
     for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
@@ -239,10 +268,11 @@ def _dir_files(root: Path, select: Select, note: Select) -> Iterator[_File]:
             if note(relative) and file.is_file():
                 yield _File(str(file), relative, None)
             elif select(relative) and file.is_file():
+                _check_size(str(file), file.stat().st_size, limit)
                 yield _File(str(file), relative, file.read_bytes())
 
 
-def _tar_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
+def _tar_files(path: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
     # Stream mode ("r|*"): members are read in archive order, never all at once.
     with tarfile.open(path, mode="r|*") as tar:
         for member in tar:
@@ -251,6 +281,7 @@ def _tar_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
             if note(member.name):
                 yield _File(f"{path}:{member.name}", member.name, None)
             elif select(member.name):
+                _check_size(f"{path}:{member.name}", member.size, limit)
                 handle = tar.extractfile(member)
                 if handle is not None:
                     yield _File(f"{path}:{member.name}", member.name, handle.read())
@@ -261,7 +292,7 @@ def _tar_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
             raise tarfile.ReadError("it ends without its end-of-archive marker: cut short?")
 
 
-def _zip_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
+def _zip_files(path: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -270,6 +301,8 @@ def _zip_files(path: Path, select: Select, note: Select) -> Iterator[_File]:
             if note(info.filename):
                 yield _File(name, info.filename, None)
             elif select(info.filename):
+                # zipfile stops reading at the declared size: the check holds for the data.
+                _check_size(name, info.file_size, limit)
                 yield _File(name, info.filename, archive.read(info))
 
 
@@ -445,7 +478,9 @@ class _Found:
     logs: dict[snapshot_logs.Container, list[str]] = field(default_factory=dict)
 
 
-def _scan(path: Path, on_error: OnError | None, found: _Found | None) -> Iterator[tuple[str, Obj]]:
+def _scan(
+    path: Path, on_error: OnError | None, found: _Found | None, limit: int = MAX_FILE_BYTES
+) -> Iterator[tuple[str, Obj]]:
     """One pass: the objects; with ``found``, the alerts files' alerts, the empty lists'
     kinds and the log files into it too."""
     note = _is_log if found is not None else _never
@@ -454,7 +489,7 @@ def _scan(path: Path, on_error: OnError | None, found: _Found | None) -> Iterato
         if found is not None:
             found.empty_lists.add((api_version, kind))
 
-    for name, relative, data in _files(path, on_error, note=note):
+    for name, relative, data in _files(path, on_error, note=note, limit=limit):
         try:
             if data is None:
                 container = snapshot_logs.container_of(relative)
@@ -544,12 +579,14 @@ def ingest(
     sweep: bool = True,
     log_convention: str = DEFAULT_LOG_CONVENTION,
     count: FileCounter | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> Summary:
     """Load a snapshot into the graph (see the module docstring); errors are in the
     summary, and any error means no sweep. Raises SnapshotError if ``path`` is not a
     snapshot at all. ``log_convention``: the ``sources.loki.convention`` the log streams
-    are labelled by. ``progress`` gets messages; ``count``, if given, the files and
-    objects read so far at each file (then ``progress`` gets no counts)."""
+    are labelled by; ``max_file_bytes``: the largest file read. ``progress`` gets
+    messages; ``count``, if given, the files and objects read so far at each file (then
+    ``progress`` gets no counts)."""
     started = time.monotonic()
     path = Path(path)
     check(path)
@@ -568,7 +605,8 @@ def ingest(
     kinds = _Kinds()
     classes: set[str] = set()
     found = _Found()
-    rows = _rows(_scan(path, on_error, found), name, kinds, summary, classes, on_error, say, count)
+    scan = _scan(path, on_error, found, max_file_bytes)
+    rows = _rows(scan, name, kinds, summary, classes, on_error, say, count)
     if sweep:
         with store.listing(SOURCE, name, classes=[]) as listing:
             listing.upsert(rows)

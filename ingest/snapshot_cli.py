@@ -69,6 +69,7 @@ def snapshot(
             summary = ingest(
                 store, path, cluster, progress=tracker.say, sweep=sweep, count=count,
                 log_convention=settings.sources.loki.convention,
+                max_file_bytes=settings.snapshot_max_file_mb * 1024 * 1024,
             )  # fmt: skip
             files.finish(f"{sum(summary.objects.values())} nodes written")
     except Korrel8Error as exc:

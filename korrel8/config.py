@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # Seconds a goal, neighbour or get query may run before Neo4j stops it (a transaction
     # timeout, so the server stops working even when the client has gone away).
     query_timeout: float = Field(default=10.0, gt=0, le=86_400)
+    # The largest file (uncompressed) a snapshot may hold: a compression bomb is refused from
+    # its declared size before it is decompressed.
+    snapshot_max_file_mb: int = Field(default=512, ge=1, le=65_536)
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)

@@ -152,3 +152,25 @@ def test_one_bad_object_is_skipped_and_the_others_load(store: Store, tmp_path: P
     assert not {"spec", "restarts", "created", "n" * 100_000} & loaded
     # An error makes the listing partial: nothing swept.
     assert summary.deleted == 0
+
+
+def test_a_compression_bomb_is_refused_from_its_declared_size(store: Store, tmp_path: Path) -> None:
+    # 8 MiB of zeros compress to a few KiB; with a 1 MiB limit the member is refused from
+    # its header, before it is decompressed, and the listing is partial.
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, mode="w:gz") as tar:
+        for i in range(3):
+            data = json.dumps(pod(i)).encode()
+            info = tarfile.TarInfo(f"pods/web-{i:02d}.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("pods/zeros.json")
+        info.size = 8 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    assert archive.stat().st_size < 100_000
+    summary = ingest(store, archive, "c1", max_file_bytes=1024 * 1024)
+    assert not summary.ok and summary.deleted == 0
+    assert any(
+        "zeros.json" in e and "more than the 1048576-byte limit" in e for e in summary.errors
+    )
+    assert live_pods(store) == {"web-00", "web-01", "web-02"}  # what came before it loads
