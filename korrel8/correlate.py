@@ -421,19 +421,21 @@ def _nearest(store: Store, query: Query, count: int = 5) -> list[str]:
 
 def parse_goals(goal: GoalSpec) -> list[Domain | Class]:
     """Goal classes from text (``log``, ``log:application``) or model objects."""
-    items: list[object] = [goal] if isinstance(goal, str | Domain | Class) else []
-    if not items and isinstance(goal, list | tuple):
-        items = list(goal)
-    elif not items:
-        items = [goal]
-    if not all(isinstance(g, str | Domain | Class) for g in items):
-        raise ParseError(
-            f"the goal {goal!r} is not a class: give a class (log:application), a domain "
-            "(log) or a list of them"
-        )
+    items: Sequence[object] = goal if isinstance(goal, list | tuple) else [goal]
     if not items:
         raise ParseError("no goal given: name a class (log:application) or a domain (log)")
-    return [parse_goal(g) if isinstance(g, str) else g for g in items]  # type: ignore[misc]
+    goals: list[Domain | Class] = []
+    for item in items:
+        if isinstance(item, str):
+            goals.append(parse_goal(item))
+        elif isinstance(item, Domain | Class):
+            goals.append(item)
+        else:
+            raise ParseError(
+                f"the goal {goal!r} is not a class: give a class (log:application), a "
+                "domain (log) or a list of them"
+            )
+    return goals
 
 
 def _goal_parameter(goals: Sequence[Domain | Class]) -> list[dict[str, str | None]]:

@@ -60,7 +60,6 @@ class Expansion:
     preds: dict[State, list[tuple[State, str]]] = field(default_factory=dict)
     classes: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (domain, class)
     truncated: bool = False
-    statements_run: int = 0
     # An edge left the states outside the window: another window may reach more.
     outside: bool = False
 
@@ -95,7 +94,6 @@ def expand(
             until=until,
             limit=limit,
         )
-        found.statements_run += 1
         if len(rows) > limit:
             found.truncated = True
             rows = rows[:limit]
