@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ingest import status as status_rules
 from ingest.http import HttpSource, connect
 from ingest.metrics import label_properties, raw_label_list
 from ingest.summary import Summary
@@ -412,6 +413,7 @@ def to_row(alert: Alert, source_cluster: str) -> NodeRow:
         "inhibited_by": list(alert.inhibited_by) or None,
         "receivers": list(alert.receivers) or None,
         "source_cluster": source_cluster,
+        "statuses": status_rules.alert(alert.labels) or None,
     }
     selector: dict[str, str | None] = dict(alert.labels)
     selector.pop("cluster", None)  # the ref's cluster key holds it

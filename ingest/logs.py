@@ -34,6 +34,7 @@ from typing import LiteralString
 
 from pydantic import BaseModel
 
+from ingest import status as status_rules
 from ingest.http import HttpSource, connect
 from ingest.metrics import label_properties, raw_label_list
 from ingest.summary import Summary
@@ -147,6 +148,7 @@ class Stream:
     log_type: str
     raw_labels: tuple[tuple[str, str], ...] = ()
     origin: str = "pods"
+    levels: tuple[str, ...] = ()  # the log levels Loki's stream labels name
 
 
 def pod_streams(objects: Iterable[K8sObject], convention: str) -> Iterator[Stream]:
@@ -173,6 +175,7 @@ def series_streams(series: Iterable[Mapping[str, str]], cluster: str) -> tuple[l
     per-stream extras such as ``stream=stdout``.
     """
     folded: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    levels: dict[tuple[str, str, str, str], set[str]] = {}
     skipped = 0
     for labels in series:
         canonical = normalize(labels, "log")
@@ -186,13 +189,23 @@ def series_streams(series: Iterable[Mapping[str, str]], cluster: str) -> tuple[l
             kind = log_type(namespace)
         key = (namespace, pod, container, kind)
         common = folded.get(key)
+        levels.setdefault(key, set()).update(status_rules.log_levels(labels))
         folded[key] = (
             dict(labels)
             if common is None
             else {k: v for k, v in common.items() if labels.get(k) == v}
         )
     streams = [
-        Stream(cluster, ns, pod, container, kind, tuple(sorted(raw.items())), "loki")
+        Stream(
+            cluster,
+            ns,
+            pod,
+            container,
+            kind,
+            tuple(sorted(raw.items())),
+            "loki",
+            tuple(sorted(levels[(ns, pod, container, kind)])),
+        )
         for (ns, pod, container, kind), raw in folded.items()
     ]
     return streams, skipped
@@ -237,6 +250,7 @@ def to_rows(streams: Iterable[Stream], convention: str, configured: str) -> Iter
             "convention": configured,
             "origin": stream.origin,
             "raw_labels": raw_label_list(dict(stream.raw_labels)),
+            "statuses": status_rules.logs(stream.levels) or None,
         }
         selector = {"namespace": stream.namespace, "name": stream.pod}
         yield NodeRow.model_validate(

@@ -438,13 +438,34 @@ def parse_goals(goal: GoalSpec) -> list[Domain | Class]:
     return goals
 
 
-def _goal_parameter(goals: Sequence[Domain | Class]) -> list[dict[str, str | None]]:
+def _goal_parameter(
+    goals: Sequence[Domain | Class], statuses: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The goals for the path queries; ``statuses`` (lower case): a goal must have one."""
     return [
-        {"domain": g.domain, "class": g.name}
-        if isinstance(g, Class)
-        else {"domain": g.name, "class": None}
+        {
+            "domain": g.domain if isinstance(g, Class) else g.name,
+            "class": g.name if isinstance(g, Class) else None,
+            "statuses": list(statuses) if statuses else None,
+        }
         for g in goals
     ]
+
+
+StatusSpec = str | Sequence[str] | None
+
+
+def parse_status(status: StatusSpec) -> list[str] | None:
+    """The statuses a goal must have one of (``--status``), lower case for a
+    case-insensitive match; None: any goal."""
+    if status is None:
+        return None
+    values = [status] if isinstance(status, str) else list(status)
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise Korrel8Error(
+            f"--status {status!r}: give a status such as Error, Warning, Finalizer or critical"
+        )
+    return sorted({v.strip().lower() for v in values})
 
 
 def goal_search(
@@ -458,6 +479,7 @@ def goal_search(
     all_paths: bool = False,
     wide: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    status: StatusSpec = None,
 ) -> Result:
     """The goal objects related to the start, with the paths (and rules) that lead there.
 
@@ -465,10 +487,13 @@ def goal_search(
     class, never through a hub and back down to its other members; what lies deeper is
     counted in ``Result.left_out``. ``wide``: every goal within the depth by any route
     (shortest paths per start and goal); ``all_paths`` (wide too): every path within it.
+    ``status``: only goals with one of these statuses (computed at ingest, ingest/status.py;
+    case-insensitive); the objects on the way to them are not filtered.
     Raises GoalUnreachableError, saying what is reachable, when no goal is found.
     """
     _check_start(start)
     goals = parse_goals(goal)
+    statuses = parse_status(status)
     check_depth(depth, max_depth)
     _check_limit(limit)
     window = window or make_window()
@@ -478,13 +503,13 @@ def goal_search(
         found = resolve(store, start, window, limit)
         refs = list(found.refs)
     if not (wide or all_paths):
-        return _precise(store, start, found, refs, goals, depth, window, limit, max_depth)
+        return _precise(store, start, found, refs, goals, depth, window, limit, max_depth, statuses)
     name = "goals_all" if all_paths else "goals"
     path_query = Statement(
         _statement(name, depth),
         {
             "starts": refs,
-            "goals": _goal_parameter(goals),
+            "goals": _goal_parameter(goals, statuses),
             "since": window.since,
             "until": window.until,
             "limit": limit,
@@ -500,7 +525,7 @@ def goal_search(
         all_paths=all_paths,
         mode="wide",
     )
-    return _answer(store, result, start, found, goals, window, limit, max_depth)
+    return _answer(store, result, start, found, goals, window, limit, max_depth, statuses=statuses)
 
 
 def _goal_fields(
@@ -534,13 +559,22 @@ def _answer(
     limit: int,
     max_depth: int,
     expansion: Expansion | None = None,
+    statuses: Sequence[str] | None = None,
 ) -> Result:
     """The result with its lone starts, or, with no goal, the error that says why."""
     if not result.goals:
         # Only now look the refs up: a start that is missing or outside the window says so.
         found = found or resolve(store, start, window, limit)
         depth = result.depth or DEFAULT_DEPTH
-        raise _unreachable(store, found, goals, depth, window, max_depth, expansion)
+        error = _unreachable(store, found, goals, depth, window, max_depth, expansion)
+        if statuses and any(_matches(goals, c) for c, _, _ in error.reachable):
+            wanted = ", ".join(str(g) for g in goals)
+            error = GoalUnreachableError(
+                f"{wanted} is reachable from {found.query} within depth {depth}, but no goal "
+                f"has status {' or '.join(statuses)}: leave out --status to see them.",
+                error.reachable,
+            )
+        raise error
     return result if found is None else _with_starts(result, found)
 
 
@@ -554,11 +588,12 @@ def _precise(
     window: Window,
     limit: int,
     max_depth: int,
+    statuses: Sequence[str] | None = None,
 ) -> Result:
     goal_keys = [(g.domain, g.name) if isinstance(g, Class) else (g.name, None) for g in goals]
     with store.reading() as read:
         expansion = expand(read, refs, depth, window.since, window.until)
-        chosen, left_out = choose(expansion, goal_keys)
+        chosen, left_out = choose(expansion, goal_keys, statuses)
         kept = {ref: chosen[ref] for ref in sorted(chosen)[: limit + 1]}
         objects, paths, edge_ids = fetch(read, expansion, kept)
     shown = Statement(_statement("show_paths"), {"edges": edge_ids})
@@ -584,7 +619,9 @@ def _precise(
     )
     if expansion.truncated:
         result = replace(result, truncated=True)
-    return _answer(store, result, start, found, goals, window, limit, max_depth, expansion)
+    return _answer(
+        store, result, start, found, goals, window, limit, max_depth, expansion, statuses
+    )
 
 
 def _reachable(
@@ -831,9 +868,11 @@ class Korrel8:
         limit: int = DEFAULT_LIMIT,
         all_paths: bool = False,
         wide: bool = False,
+        status: StatusSpec = None,
     ) -> Result:
         """Goal objects of ``goal`` (a class, a bare domain, or a list) from ``start``:
-        precise by default, every goal within the depth with ``wide`` (see goal_search)."""
+        precise by default, every goal within the depth with ``wide`` (see goal_search);
+        ``status`` (``"Error"``, or a list: any of them) keeps the goals with that status."""
         return goal_search(
             self.store,
             start,
@@ -844,6 +883,7 @@ class Korrel8:
             all_paths=all_paths,
             wide=wide,
             max_depth=self.max_depth,
+            status=status,
         )
 
     def neighbours(

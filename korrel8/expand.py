@@ -59,6 +59,8 @@ class Expansion:
     level: dict[State, int] = field(default_factory=dict)
     preds: dict[State, list[tuple[State, str]]] = field(default_factory=dict)
     classes: dict[str, tuple[str, str]] = field(default_factory=dict)  # ref -> (domain, class)
+    # ref -> its statuses, lower case (ingest/status.py), for a goal search by status
+    statuses: dict[str, frozenset[str]] = field(default_factory=dict)
     truncated: bool = False
     # An edge left the states outside the window: another window may reach more.
     outside: bool = False
@@ -104,6 +106,7 @@ def expand(
                 continue
             source, up, target = str(row["source"]), bool(row["up"]), str(row["target"])
             found.classes[target] = (str(row["domain"]), str(row["class"]))
+            found.statuses[target] = frozenset(str(s).lower() for s in row["statuses"] or ())
             now_up = up or bool(row["raises"])
             for origin in frontier[(source, up)]:
                 state = (origin, target, now_up)
@@ -138,10 +141,15 @@ def _matches(goals: Sequence[tuple[str, str | None]], domain: str, class_: str) 
 
 
 def choose(
-    found: Expansion, goals: Sequence[tuple[str, str | None]]
+    found: Expansion,
+    goals: Sequence[tuple[str, str | None]],
+    statuses: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[State]], list[LeftOut]]:
     """The goal objects with the states that reach them at their chosen depth, and what
-    was left out (per class: how many deeper, the least such depth, a route to them)."""
+    was left out (per class: how many deeper, the least such depth, a route to them).
+    ``statuses`` (lower case): a goal must have one of them; the nearest is then the
+    nearest with that status."""
+    wanted = frozenset(statuses or ())
     # (start, class) -> least level; ref -> the states at each level.
     least: dict[tuple[int, str], int] = {}
     by_ref: dict[str, list[State]] = defaultdict(list)
@@ -151,6 +159,8 @@ def choose(
             continue
         domain, class_ = found.classes[ref]
         if not _matches(goals, domain, class_):
+            continue
+        if wanted and not wanted & found.statuses.get(ref, frozenset()):
             continue
         key = (origin, f"{domain}:{class_}")
         least[key] = min(level, least.get(key, level))

@@ -27,6 +27,7 @@ __all__ = [
     "Statement",
     "cypher_literal",
     "plain",
+    "status_counts",
     "time_value",
 ]
 
@@ -138,6 +139,13 @@ class Node:
         if self.domain == "k8s" and self.name:
             return DataQuery("kubectl", _kubectl(self.class_name, self.name, self.namespace))
         return None
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """What korrel8r's status rules say of the object, computed at ingest: Error,
+        Warning, Finalizer, an Event's type, an alert's severity, a log level."""
+        value = self.properties.get("statuses")
+        return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
     @property
     def title(self) -> str:
@@ -259,6 +267,22 @@ class Result:
     def goal_counts(self) -> dict[str, int]:
         """Goal objects per class."""
         return dict(sorted(Counter(n.class_ for n in self.goals).items()))
+
+    @property
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Per class, how many of its objects have each status (korrel8r's ``statuses:
+        [{status, count}]`` of a graph node), over every node of the result; a class
+        with no status is left out."""
+        return status_counts(self.nodes.values())
+
+
+def status_counts(nodes: Iterable[Node]) -> dict[str, dict[str, int]]:
+    """Per class, objects per status."""
+    per_class: dict[str, Counter[str]] = {}
+    for node in nodes:
+        for status in node.statuses:
+            per_class.setdefault(node.class_, Counter())[status] += 1
+    return {cls: dict(sorted(c.items())) for cls, c in sorted(per_class.items())}
 
 
 def assemble(

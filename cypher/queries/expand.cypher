@@ -12,6 +12,7 @@ MATCH (a:Object {ref: f.ref})-[r]->(b:Object)
 WHERE a.first_seen <= $until AND (a.deleted_at IS NULL OR a.deleted_at >= $since)
   AND NOT (f.up AND coalesce(r.shape, '') = 'down')
 RETURN f.ref AS source, f.up AS up, b.ref AS target, b.domain AS domain, b.class AS class,
+       b.statuses AS statuses,
        coalesce(r.shape, '') = 'up' AS raises, elementId(r) AS edge,
        r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
          AND b.first_seen <= $until AND (b.deleted_at IS NULL OR b.deleted_at >= $since)

@@ -1,6 +1,7 @@
 // Goal search, every path: from each start to every goal object, every path within the
 // depth bound that uses no relationship twice (Cypher's default trail semantics).
-// $starts: [ref]; $goals: [{domain, class}] (class null: every class of the domain);
+// $starts: [ref]; $goals: [{domain, class, statuses}] (class null: every class of the
+//   domain; statuses: lower case, a goal has one of them, or null: any goal);
 // $since, $until: datetimes: a node or edge counts when its lifetime meets the window;
 // $limit: goal objects returned (one more is fetched to tell that the list was cut).
 // Depth: the upper bound of the quantifier {1,4} is the depth korrel8 runs with
@@ -14,7 +15,8 @@ MATCH p = (s)
       AND x.first_seen <= $until AND (x.deleted_at IS NULL OR x.deleted_at >= $since)
   ){1,4}
   (g)
-WHERE any(goal IN $goals WHERE g.domain = goal.domain AND (goal.class IS NULL OR g.class = goal.class))
+WHERE any(goal IN $goals WHERE g.domain = goal.domain AND (goal.class IS NULL OR g.class = goal.class)
+  AND (goal.statuses IS NULL OR any(st IN coalesce(g.statuses, []) WHERE toLower(st) IN goal.statuses)))
 WITH g, collect(p) AS paths
 ORDER BY g.ref
 LIMIT $limit + 1

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ingest import status as status_rules
 from ingest.k8s.kinds import KindSpec
 from korrel8.graph import identifiers
 from korrel8.graph.rows import NodeRow, PropertyValue
@@ -42,6 +43,8 @@ def to_row(obj: Obj, spec: KindSpec, cluster: str) -> NodeRow:
         extract = _FIELDS.get(spec.kind)
         if extract is not None:
             props.update(extract(obj))
+    # korrel8r's status rules, computed once here rather than on every search.
+    props["statuses"] = status_rules.kubernetes(obj, spec.kind) or None
     return NodeRow.model_validate(
         {
             "ref": ref(spec.cls, {"namespace": namespace, "name": name}, cluster),
@@ -369,11 +372,19 @@ _REF_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9]*Ref$")
 def _custom_fields(obj: Obj) -> Props:
     """Top-level spec fields that name other objects, so that rule discovery can find
     them: ``fooName: x`` as ``name_fooName``, ``fooRef: {kind, name}`` as ``ref_fooRef``
-    (``Kind/name``; ``name_fooRef`` when it has no kind)."""
+    (``Kind/name``; ``name_fooRef`` when it has no kind); ``spec.selector`` as
+    ``selector`` and ``selector_expressions``."""
     spec = obj.get("spec")
     props: Props = {}
     if not isinstance(spec, Mapping):
         return props
+    # spec.selector, a label selector, for rule discovery to find what the kind selects
+    # (a ServiceMonitor's Services, a PodMonitor's Pods: the CRD's schema says which).
+    selector = spec.get("selector")
+    if isinstance(selector, Mapping) and (
+        "matchLabels" in selector or "matchExpressions" in selector
+    ):
+        props.update(_selector(selector))
     for field, value in spec.items():
         if _NAME_FIELD.match(field) and isinstance(value, str) and value:
             _put(props, f"name_{field}", value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -83,6 +83,14 @@ def goals(
             "Node, StorageClass, owner) to its other members and deeper than the nearest.",
         ),
     ] = False,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Only goals with this status (Error, Warning, Finalizer, an alert's severity; "
+            "case-insensitive; repeat for any of several).",
+        ),
+    ] = None,
     since: Since = None,
     until: Until = None,
     at: At = None,
@@ -94,11 +102,12 @@ def goals(
     """Find the goal objects related to START by rule chains, with the paths.
 
     Precise by default: from each start the nearest goals of each class, never through a
-    hub and back down to its other members; what was left out is counted. --wide: all."""
+    hub and back down to its other members; what was left out is counted. --wide: all.
+    --status keeps the goals with that status (the objects on the way are not filtered)."""
     _run(
         lambda k: k.goals(
             start, goal, depth=depth, since=since, until=until, at=at, limit=limit,
-            all_paths=all_paths, wide=wide,
+            all_paths=all_paths, wide=wide, status=status or None,
         ),
         output, out_file, show_cypher,
     )  # fmt: skip
@@ -203,13 +212,17 @@ def print_table(result: Result, out: Console | None = None) -> None:
     """The goal objects with their data queries, the paths with their rules, the counts."""
     out = out or console_output.out
     heading = {"goals": "Goals", "neighbours": "Neighbours", "get": "Objects"}[result.kind]
-    names = ("class", "namespace", "name", "language", "data query")
+    names = ("class", "namespace", "name", "status", "language", "data query")
     table = Table(f"{heading} of {result.start_query}", [Column(n) for n in names])
     for node in result.goals:
         # Without a data query (a Kubernetes object), its korrel8r query.
         data = node.data_query
         language, query = (data.language, data.query) if data else ("korrel8r", node.query)
-        table.add(node.class_, node.namespace or "", node.title, language, query)
+        status = " ".join(node.statuses)
+        table.add(
+            node.class_, node.namespace or "", node.title, status, language, query,
+            style=_status_style(node.statuses),
+        )  # fmt: skip
     console_output.print_table(table, out)
     if result.paths and result.kind == "goals":
         paths = Table("Paths (the rule on each edge)", [Column("path", prose=True)])
@@ -219,11 +232,16 @@ def print_table(result: Result, out: Console | None = None) -> None:
                 steps.append(f"-[{edge.rule}]-> {_caption(result, ref)}")
             paths.add(" ".join(steps))
         console_output.print_table(paths, out)
-    columns = [Column("class"), Column("found", numeric=True), Column("goals", numeric=True)]
+    columns = [
+        Column("class"), Column("found", numeric=True), Column("goals", numeric=True),
+        Column("statuses"),
+    ]  # fmt: skip
     counts = Table("Objects per class", columns)
-    goal_counts = result.goal_counts
+    goal_counts, status_counts = result.goal_counts, result.status_counts
     for cls, n in result.counts.items():
-        counts.add(cls, n, goal_counts.get(cls, 0))
+        statuses = status_counts.get(cls, {})
+        listed = " ".join(f"{s}={c}" for s, c in statuses.items())
+        counts.add(cls, n, goal_counts.get(cls, 0), listed)
     console_output.print_table(counts, out)
     window = f"{result.since.isoformat()} to {result.until.isoformat()}"
     note = f"window {window}" + (f", depth {result.depth}" if result.depth else "")
@@ -236,6 +254,16 @@ def print_table(result: Result, out: Console | None = None) -> None:
     for left in result.left_out:
         note += f"\nleft out: {left.describe()} (--wide shows them)"
     message(note, out)
+
+
+# How a goal's row shows on a terminal: korrel8r's Error and an alert's critical in red,
+# warnings in yellow.
+_STATUS_STYLES = (({"error", "critical"}, "red"), ({"warning"}, "yellow"))
+
+
+def _status_style(statuses: Sequence[str]) -> str:
+    lowered = {s.lower() for s in statuses}
+    return next((style for names, style in _STATUS_STYLES if names & lowered), "")
 
 
 def _caption(result: Result, ref: str) -> str:

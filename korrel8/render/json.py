@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from korrel8.result import Edge, Node, Result
+from korrel8.result import Edge, Node, Result, status_counts
 
 __all__ = ["SCHEMA_VERSION", "json_safe", "object_dict", "to_dict", "to_json"]
 
@@ -46,6 +46,7 @@ def object_dict(node: Node, *, start: bool, goal: bool) -> dict[str, Any]:
         "name": node.name,
         "namespace": node.namespace,
         "cluster": node.cluster,
+        "statuses": list(node.statuses),
         "start": start,
         "goal": goal,
         "first_seen": _time(node.first_seen),
@@ -79,9 +80,22 @@ def _class_nodes(result: Result) -> list[dict[str, Any]]:
         {
             "class": cls,
             "count": len(nodes),
-            "queries": [{"query": n.query, "count": 1} for n in nodes],
+            "queries": [
+                {"query": n.query, "count": 1, "statuses": _statuses(status_counts([n]))}
+                for n in nodes
+            ],
+            "statuses": _statuses(status_counts(nodes)),
         }
         for cls, nodes in sorted(by_class.items())
+    ]
+
+
+def _statuses(per_class: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """korrel8r's ``[{status, count}]``, over the one class of ``per_class`` (or none)."""
+    return [
+        {"status": status, "count": count}
+        for counts in per_class.values()
+        for status, count in counts.items()
     ]
 
 
@@ -122,6 +136,7 @@ def to_dict(result: Result) -> dict[str, Any]:
         "truncated": result.truncated,
         "counts": result.counts,
         "goal_counts": result.goal_counts,
+        "status_counts": result.status_counts,
         "nodes": _class_nodes(result),
         "edges": _class_edges(result),
         "objects": [

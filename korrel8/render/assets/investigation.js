@@ -33,14 +33,24 @@
   });
 
   var objects = {};
+  // korrel8r's statuses, computed at ingest: Error (or an alert's critical) draws the
+  // object red, Warning orange; every status shows as a badge line under the name.
+  function health(statuses) {
+    var lowered = (statuses || []).map(function (s) { return s.toLowerCase(); });
+    if (lowered.indexOf("error") >= 0 || lowered.indexOf("critical") >= 0) { return "error"; }
+    if (lowered.indexOf("warning") >= 0) { return "warning"; }
+    return "";
+  }
   var elements = [];
   data.objects.forEach(function (o) {
     objects[o.ref] = o;
+    var badge = (o.statuses || []).length ? "\n[" + o.statuses.join(" ") + "]" : "";
     elements.push({
       group: "nodes",
       data: {
         id: o.ref,
-        label: o.class + "\n" + (o.name || o.ref),
+        label: o.class + "\n" + (o.name || o.ref) + badge,
+        health: health(o.statuses),
         colour: colour(o.domain),
         start: o.start,
         goal: o.goal,
@@ -68,6 +78,8 @@
       { selector: "node[?goal]", style: { "border-width": 4, "border-style": "double", "border-color": "#111" } },
       { selector: "node[?start]", style: { "border-width": 5, "border-color": "#f5c400", "underlay-color": "#f5c400", "underlay-opacity": 0.35, "underlay-padding": 6 } },
       { selector: "node[?deleted]", style: { "background-opacity": 0.55, "border-style": "dashed", "border-width": 2, "border-color": "#111" } },
+      { selector: "node[health = 'error']", style: { "underlay-color": "#cf222e", "underlay-opacity": 0.6, "underlay-padding": 5 } },
+      { selector: "node[health = 'warning']", style: { "underlay-color": "#d4a72c", "underlay-opacity": 0.6, "underlay-padding": 5 } },
       { selector: "edge", style: {
           "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5,
           "line-color": "#8c959f", "target-arrow-color": "#8c959f", "label": "data(label)",
@@ -123,6 +135,7 @@
     row(t, "namespace", o.namespace);
     row(t, "cluster", o.cluster);
     row(t, "role", o.start ? "start" : (o.goal ? "goal" : ""));
+    row(t, "status", (o.statuses || []).join(" "));
     row(t, "first seen", o.first_seen);
     row(t, "last seen", o.last_seen);
     row(t, "deleted at", o.deleted_at);
@@ -171,6 +184,8 @@
     status.dataset.nodes = String(cy.nodes().length);
     status.dataset.edges = String(cy.edges().length);
     status.dataset.rendered = String(rendered);
+    status.dataset.errors = String(cy.nodes("[health = 'error']").length);
+    status.dataset.warnings = String(cy.nodes("[health = 'warning']").length);
     status.textContent = cy.nodes().length + " objects, " + cy.edges().length + " rule edges";
     document.body.dataset.ready = "true";
   }
