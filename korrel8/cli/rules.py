@@ -168,19 +168,41 @@ def graph(
     typer.echo(render(loaded), nl=False)
 
 
+def _crds(path: Path) -> list[dict[str, Any]]:
+    from ingest.snapshot import iter_objects
+
+    return [
+        dict(obj)
+        for _, obj in iter_objects(path)
+        if obj.get("kind") == "CustomResourceDefinition"
+        and str(obj.get("apiVersion", "")).startswith("apiextensions.k8s.io/")
+    ]
+
+
 @rules_app.command("discover")
 def discover(
     dirs: DirOption = None,
     write: Annotated[
         Path | None, typer.Option("--write", help="Save the proposals to DIR/discovered.yaml.")
     ] = None,
+    crds: Annotated[
+        Path | None,
+        typer.Option(
+            "--crds",
+            help="CustomResourceDefinitions (a file, directory or archive: a must-gather, "
+            "`kubectl get crd -o yaml`) whose schemas say what their fields name and select.",
+        ),
+    ] = None,
 ) -> None:
-    """Propose rules for known patterns in the ingested graph (off until enabled)."""
+    """Propose rules for known patterns in the ingested graph (off until enabled), best
+    evidence first: the kind a field names or a selector selects comes from the field's
+    name, the CRD's schema or korrel8/rules/discover.yaml, never from a shared name."""
     try:
         settings = load_settings()
         loaded = _load(settings, dirs)
+        definitions = _crds(crds) if crds is not None else []
         with Store.connect(settings) as store:
-            proposals = discovery.discover(store, loaded)
+            proposals = discovery.discover(store, loaded, definitions)
     except Korrel8Error as exc:
         raise fail(exc) from exc
     if not proposals:
