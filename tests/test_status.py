@@ -12,6 +12,8 @@ firing critical alert and the always-firing ``Watchdog`` of severity ``none``.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ from korrel8.render import html
 from korrel8.render import json as render_json
 from korrel8.rules import runner
 from tests.graph import nodes
+from tests.servers.common import unavailable
 from tests.servers.neo4j import Neo4jServer
+from tests.test_html import run_chromium
 
 Obj = dict[str, Any]
 NS = "shop"
@@ -223,3 +227,25 @@ def test_status_rules_of_alerts_and_log_levels() -> None:
     )
     rows = {r.name: r.properties.get("statuses") for r in logs.to_rows(streams, "viaq", "viaq")}
     assert rows == {"web-1/app": ["Error"], "web-2/app": ["Warning"]}
+
+
+def test_the_html_graph_marks_errors_and_warnings(loaded: Store, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        unavailable("Chromium", "run tools/install-chromium.sh (apt-get install chromium)")
+    alert = "alert:alert:{alertname: KubePodCrashLooping}"
+    result = Korrel8(loaded).goals(alert, ["k8s:Pod", "k8s:Event"], depth=2)
+    page = tmp_path / "web-1.html"
+    html.write_html(result, page)
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri())
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body is not None
+    marked = dict(re.findall(r'data-status-(\w+)="(\d+)"', body[1]))
+    # The crash-looping pod and the critical alert are errors, the BackOff Event a warning.
+    assert {n.title: n.statuses for n in result.nodes.values()} == {
+        "web-1.pulled": (),
+        "web-1": ("Error",),
+        "web-1.backoff": ("Warning",),
+        "KubePodCrashLooping": ("critical",),
+    }
+    assert marked == {"errors": "2", "warnings": "1"}
