@@ -45,6 +45,7 @@ class _Kubernetes(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     conditions: list[_Condition]
+    ok_phases: dict[str, list[str]]
     phases: dict[str, dict[str, str]]
     container_reasons: dict[str, str]
     finalizer: str
@@ -101,6 +102,9 @@ def health(obj: Mapping[str, Any], kind: str) -> str | None:
     if not isinstance(status, Mapping):
         return None
     spec = rules().kubernetes
+    phase = status.get("phase")
+    if isinstance(phase, str) and phase in spec.ok_phases.get(kind, []):
+        return None
     found: list[str] = []
     for cond in _list(status.get("conditions")):
         type_, value = _get(cond, "type"), _get(cond, "status")
@@ -109,7 +113,6 @@ def health(obj: Mapping[str, Any], kind: str) -> str | None:
         rule = next((r for r in spec.conditions if r.matches(type_)), None)
         if rule is not None and value == rule.bad:
             found.append(rule.status)
-    phase = status.get("phase")
     if isinstance(phase, str) and phase in spec.phases.get(kind, {}):
         found.append(spec.phases[kind][phase])
     if kind == "Pod":

@@ -249,3 +249,11 @@ def test_the_html_graph_marks_errors_and_warnings(loaded: Store, tmp_path: Path)
         "KubePodCrashLooping": ("critical",),
     }
     assert marked == {"errors": "2", "warnings": "1"}
+
+
+def test_recorded_pods_crash_looping_completed_and_running() -> None:
+    """Real Pods (tests/data/status/README.md): the crash-looping one is an Error, the
+    completed one (not Ready, but Succeeded) and the running one have no status."""
+    items = json.loads((Path(__file__).parent / "data/status/pods.json").read_text())["items"]
+    got = {o["metadata"]["name"].split("-")[0]: status_rules.kubernetes(o, "Pod") for o in items}
+    assert got == {"bad": ["Error"], "assisted": [], "korrel8r": []}
