@@ -110,6 +110,11 @@ def credentials(local: LocalNeo4jSettings) -> Credentials | None:
     return Credentials(uri=local.bolt_uri, user=USER, password=password)
 
 
+def java() -> str:
+    """The Java that runs the local Neo4j (and its admin tool); LauncherError if none fits."""
+    return _java()
+
+
 def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
