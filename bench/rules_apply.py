@@ -12,8 +12,9 @@ the full one.
 The load is stamped an hour back, as the initial load of a running service is long past:
 stamped now, it would fall within the incremental run's look-back (rule_runner.OVERLAP)
 and the whole graph would count as changed. The incremental run is measured twice, on
-two different 1% changes: first with its statements not yet planned (a service's first
-incremental run), then with the plans cached (every run after that).
+different 1% changes, each after Neo4j's query cache was emptied (as by a restart of
+Neo4j): once after ``rule_runner.warm_up`` (what ``korrel8 serve`` does at start), once
+without it; then once more with the plans cached (every run after that).
 """
 
 from __future__ import annotations
@@ -107,7 +108,15 @@ def main() -> None:
 
         full = rule_runner.apply(store, enabled, full=True)
         rounds = []
-        for turn in (1, 2):
+        # A restart of Neo4j, for plans: its query cache emptied. First as `korrel8 serve`
+        # starts (warm_up, then the run), then without the warm-up, then with warm plans.
+        store.run("CALL db.clearQueryCaches()")
+        t = time.perf_counter()
+        planned = rule_runner.warm_up(store, enabled)
+        warm_up_s = time.perf_counter() - t
+        for turn in (1, 2, 3):
+            if turn == 2:
+                store.run("CALL db.clearQueryCaches()")
             changed = change_one_percent(store, args.pods, args.seed, turn)
             rounds.append((changed, rule_runner.apply(store, enabled)))
 
@@ -117,9 +126,10 @@ def main() -> None:
     for col in ("run", "edges", "closed", "seconds", "edges/s", "of full"):
         table.add_column(col, justify="left" if col == "run" else "right")
     full_s = sum(r.seconds for r in full)
+    what = ("after a restart, warmed up", "after a restart, no warm-up", "warm plans")
     named = [("full", full)] + [
-        (f"incremental, {what} ({changed:,} changed)", runs)
-        for what, (changed, runs) in zip(("cold plans", "warm plans"), rounds, strict=True)
+        (f"incremental, {w} ({changed:,} changed)", runs)
+        for w, (changed, runs) in zip(what, rounds, strict=True)
     ]
     for name, runs in named:
         edges, seconds = sum(r.edges for r in runs), sum(r.seconds for r in runs)
@@ -132,10 +142,17 @@ def main() -> None:
             f"{edges / seconds:,.0f}",
             f"{seconds / full_s:.1%}",
         )
+    table.add_row(
+        f"(apart) warm-up at start: {planned} statements planned", "", "",
+        f"{warm_up_s:.2f}", "", f"{warm_up_s / full_s:.1%}",
+    )  # fmt: skip
     console.print(table)
-    console.print("aim: an incremental run costs at most 5% of the full one")
-    cold = {r.rule: r for r in rounds[0][1]}
-    warm = {r.rule: r for r in rounds[1][1]}
+    console.print(
+        "aims: the first incremental run after a restart (warmed up) <= 10% of the full "
+        "run, a warm one <= 5%; the full run <= 30 s at 10k pods"
+    )
+    cold = {r.rule: r for r in rounds[1][1]}
+    warm = {r.rule: r for r in rounds[2][1]}
     top = Table(title="Slowest rules (full run), with their incremental runs")
     for col in ("rule", "edges", "full s", "incremental cold s", "incremental warm s"):
         top.add_column(col, justify="left" if col == "rule" else "right")

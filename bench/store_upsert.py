@@ -10,7 +10,15 @@ Rows measured:
   then again over the existing graph: the steady state of a re-listing);
 - baseline (a): one MERGE per row, each in its own transaction, on a sample,
   extrapolated per row;
-- ceiling (b): a plain ``UNWIND $rows CREATE`` of the same nodes into an empty graph.
+- ceiling (b): a plain ``UNWIND $rows CREATE`` of the same nodes, with their labels
+  written in, into an empty graph (the uniqueness constraint dropped, the indexes kept);
+- ceiling (c): ``neo4j-admin database import full`` of the same nodes as CSV into a new
+  database (offline bulk load: the physical ceiling of this Neo4j on this machine), run
+  from the local launcher's jars (bench/admin_import.py). Its own time (``IMPORT DONE
+  in``) is compared; the JVM's start is shown apart.
+
+Aims, as ratios of one run: new nodes >= 0.5 of (b); re-upserts of unchanged nodes
+>= 1.5x new ones.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from neo4j import ManagedTransaction
 from rich.console import Console
 from rich.table import Table
 
+from bench.admin_import import admin_import
 from bench.neo4j import bench_store, clear
 from korrel8.graph.rows import EdgeRow, NodeRow
 from korrel8.graph.store import Store, batched, utcnow
@@ -95,10 +104,22 @@ def per_row_merge(store: Store, rows: list[NodeRow]) -> None:
 
 
 def create_ceiling(store: Store, rows: list[NodeRow]) -> None:
-    query = "UNWIND $rows AS row CREATE (n:Object) SET n = row.props, n.ref = row.ref"
+    """The same rows and batches as the store's, labels written in, no MERGE, one
+    transaction per batch."""
     for batch in batched(rows, store.batch_size):
-        params = [r.to_param() for r in batch]
-        store.driver.execute_query(query, rows=params, database_=store.database)
+        by_labels: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in batch:
+            by_labels.setdefault(row.graph_labels, []).append(row.to_param())
+
+        def write(tx: ManagedTransaction, by_labels: dict[tuple[str, ...], list[Any]]) -> None:
+            for labels, params in by_labels.items():
+                query = f"UNWIND $rows AS row CREATE (n:Object:{':'.join(labels)}) " + (
+                    "SET n = row.props, n.ref = row.ref"
+                )
+                tx.run(query, rows=params).consume()
+
+        with store.driver.session(database=store.database) as session:
+            session.execute_write(write, by_labels)
 
 
 def main() -> None:
@@ -164,6 +185,9 @@ def main() -> None:
         )  # fmt: skip
         clear(store)
         store.apply_schema()
+    imported = admin_import(nodes)
+    results["import"] = add("(c) neo4j-admin database import", "all", len(nodes), imported.seconds)
+    table.add_row("    (c) its JVM start and finish, apart", "", "", f"{imported.overhead:.2f}", "")
 
     console.print(table)
     best = max(sizes, key=lambda s: results[f"nodes-{s}"])
@@ -180,6 +204,16 @@ def main() -> None:
         "upsert_nodes / CREATE ceiling",
         f"{results[f'nodes-{best}'] / results['create']:.2f}",
         ">= 0.5",
+    )
+    ratios.add_row(
+        "re-upsert unchanged / new nodes",
+        f"{results[f'renodes-{best}'] / results[f'nodes-{best}']:.2f}",
+        ">= 1.5",
+    )
+    ratios.add_row(
+        "upsert_nodes / neo4j-admin import",
+        f"{results[f'nodes-{best}'] / results['import']:.2f}",
+        "",
     )
     ratios.add_row(
         "upsert_edges / per-row MERGE", f"{results[f'edges-{best}'] / results['per-row']:.0f}x", ""

@@ -91,6 +91,7 @@ class Node:
     @classmethod
     def from_row(cls, props: Mapping[str, Any]) -> Node:
         p = plain(props)
+        p.pop("props_digest", None)  # the store's bookkeeping (korrel8/graph/rows.py)
         return cls(ref=p["ref"], domain=p["domain"], class_name=p["class"], properties=p)
 
     @property

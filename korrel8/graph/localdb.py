@@ -110,6 +110,11 @@ def credentials(local: LocalNeo4jSettings) -> Credentials | None:
     return Credentials(uri=local.bolt_uri, user=USER, password=password)
 
 
+def java() -> str:
+    """The Java that runs the local Neo4j (and its admin tool); LauncherError if none fits."""
+    return _java()
+
+
 def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
@@ -174,6 +179,10 @@ def _conf(local: LocalNeo4jSettings) -> str:
             f"server.directories.run={home / 'run'}",
             f"server.directories.import={home / 'import'}",
             f"server.memory.pagecache.size={local.pagecache}",
+            # Transaction logs serve recovery here (no backups, no cluster); kept the
+            # default 2 days they grew to 4x the store in minutes of re-listings.
+            "db.tx_log.rotation.size=64M",
+            "db.tx_log.rotation.retention_policy=256M size",
             "dbms.security.auth_enabled=true",
             "dbms.usage_report.enabled=false",
             "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from korrel8.errors import (
     StoreUnavailableError,
 )
 from korrel8.graph import identifiers, localdb, statements
-from korrel8.graph.rows import NODE_META, EdgeRow, NodeRow
+from korrel8.graph.rows import EdgeRow, NodeRow
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ def _query(name: str) -> LiteralString:
     # The text comes from the project's own files, never from data. (mypy treats
     # LiteralString as str; the annotation documents the driver's contract.)
     return statements.load(name)  # type: ignore[return-value,unused-ignore]
+
+
+def _node_query(labels: tuple[str, ...]) -> LiteralString:
+    """The node upsert with its labels written in, checked first: one statement per
+    label set (see cypher/store/upsert_nodes.cypher)."""
+    written = ":".join(identifiers.label(label) for label in labels)
+    text = _query("store/upsert_nodes").replace("$(row.labels)", written)
+    return text  # type: ignore[return-value,unused-ignore]
 
 
 def _edge_query(rel_type: str) -> LiteralString:
@@ -207,17 +216,44 @@ class Store:
             raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
 
     def _write(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
-        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
-            return [record.data() for record in tx.run(query, params)]
+        return self._write_all([(query, params)])[0]
+
+    def _write_all(
+        self, work: Sequence[tuple[LiteralString, dict[str, Any]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Run several statements in one write transaction; each one's records."""
+
+        def run(tx: ManagedTransaction) -> list[list[dict[str, Any]]]:
+            return [[record.data() for record in tx.run(q, p)] for q, p in work]
 
         try:
             with self.driver.session(database=self.database) as session:
                 # execute_write retries transient errors such as deadlocks between writers.
-                return session.execute_write(work)
+                return session.execute_write(run)
         except ServiceUnavailable as exc:
             raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
         except Neo4jError as exc:
             raise StoreError(f"Neo4j refused a write: {exc.message}") from exc
+
+    def _pipelined(
+        self, batches: Iterator[list[tuple[LiteralString, dict[str, Any]]]]
+    ) -> Iterator[list[list[dict[str, Any]]]]:
+        """Each batch's statements in one transaction, written while the next batch is
+        prepared: the caller's rows (reading, converting, checking) and Neo4j's work
+        overlap, one batch in flight at a time. Results in the order of the batches."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="korrel8-write") as pool:
+            pending: Future[list[list[dict[str, Any]]]] | None = None
+            try:
+                for work in batches:
+                    if pending is not None:
+                        yield pending.result()
+                    pending = pool.submit(self._write_all, work)
+                if pending is not None:
+                    yield pending.result()
+                    pending = None
+            finally:
+                if pending is not None:  # the rows failed: let the batch in flight finish
+                    pending.exception()
 
     def apply_schema(self) -> None:
         """Create the constraint and indexes if they are missing, and wait for them."""
@@ -232,29 +268,48 @@ class Store:
         incremental rule runs look for changes since their last run (less a minute), and
         a long listing's late batches, stamped early, would commit after that window.
         """
-        query = _query("store/upsert_nodes")
         written = 0
-        for batch in batched(rows, self.batch_size):
-            # Sorted by ref, concurrent writers lock in the same order: fewer deadlocks.
-            params = sorted((row.to_param() for row in batch), key=lambda p: str(p["ref"]))
-            stamp = now or utcnow()
-            result = self._write(query, rows=params, now=stamp, meta=list(NODE_META))
-            written += int(result[0]["written"]) if result else 0
+        for results in self._pipelined(self._node_batches(rows, now)):
+            written += sum(int(r[0]["written"]) for r in results if r)
         return written
+
+    def _node_batches(
+        self, rows: Iterable[NodeRow], now: datetime | None
+    ) -> Iterator[list[tuple[LiteralString, dict[str, Any]]]]:
+        """Each batch as one statement per label set, with its labels written in."""
+        for batch in batched(rows, self.batch_size):
+            stamp = now or utcnow()
+            by_labels: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in batch:
+                by_labels.setdefault(row.graph_labels, []).append(row.to_param())
+            work = []
+            for labels, params in sorted(by_labels.items()):
+                # Sorted by ref, concurrent writers lock in the same order: fewer deadlocks.
+                params.sort(key=lambda p: p["ref"])
+                work.append((_node_query(labels), {"rows": params, "now": stamp}))
+            yield work
 
     def upsert_edges(self, rows: Iterable[EdgeRow], now: datetime | None = None) -> int:
         """Create or update edges in batches; edges whose ends are missing are skipped."""
-        now = now or utcnow()
-        written = offered = 0
-        for batch in batched(rows, self.batch_size):
-            by_type: dict[str, list[dict[str, Any]]] = {}
-            for row in batch:
-                by_type.setdefault(row.type, []).append(row.to_param())
-            for rel_type, params in sorted(by_type.items()):
-                params.sort(key=lambda p: (str(p["start"]), str(p["goal"])))
-                offered += len(params)
-                result = self._write(_edge_query(rel_type), rows=params, now=now)
-                written += int(result[0]["written"]) if result else 0
+        stamp = now or utcnow()
+        offered = 0
+
+        def batches() -> Iterator[list[tuple[LiteralString, dict[str, Any]]]]:
+            nonlocal offered
+            for batch in batched(rows, self.batch_size):
+                by_type: dict[str, list[dict[str, Any]]] = {}
+                for row in batch:
+                    by_type.setdefault(row.type, []).append(row.to_param())
+                work = []
+                for rel_type, params in sorted(by_type.items()):
+                    params.sort(key=lambda p: (str(p["start"]), str(p["goal"])))
+                    offered += len(params)
+                    work.append((_edge_query(rel_type), {"rows": params, "now": stamp}))
+                yield work
+
+        written = 0
+        for results in self._pipelined(batches()):
+            written += sum(int(r[0]["written"]) for r in results if r)
         if written < offered:
             log.warning(
                 "%d of %d edges skipped: a start or goal node is missing",

@@ -74,6 +74,7 @@ class Service:
         self.telemetry = Telemetry()
         self.runs: deque[Run] = deque(maxlen=1000)
         self.rule_applications = 0
+        self._planned = False  # the rules' statements planned since Neo4j was last reached
         self._stopping = threading.Event()
         self._dirty = dirty or threading.Event()  # written to since the rules last ran
         self._rules_thread = threading.Thread(target=self._rules_loop, name="korrel8-rules",
@@ -168,10 +169,27 @@ class Service:
 
     def _rules_loop(self) -> None:
         while not self.stopping:
+            if not self._planned:  # at start, and after Neo4j came back (plans are lost)
+                self._planned = self._warm_up()
             # A timed wait, so that a stop is noticed while nothing is written.
             if self._dirty.wait(timeout=0.5) and not self.stopping:
                 self._dirty.clear()
                 self.apply_rules()
+
+    def _warm_up(self) -> bool:
+        """Plan the rules' statements before the first incremental run needs them
+        (rule_runner.warm_up); False if Neo4j could not be reached."""
+        started = time.monotonic()
+        try:
+            planned = rule_runner.warm_up(self.store, self.rules, lambda: self.stopping)
+        except StoreUnavailableError:
+            time.sleep(0.5)
+            return False
+        except Korrel8Error as exc:  # a rule that does not plan fails its run, reported there
+            log.warning("planning the rules ahead failed: %s", exc)
+            return True
+        log.info("planned %d rule statements in %.1f s", planned, time.monotonic() - started)
+        return True
 
     def apply_rules(self) -> None:
         """Every enabled rule, incrementally; between two rules, a stop is honoured."""
@@ -188,6 +206,7 @@ class Service:
         except StoreUnavailableError as exc:
             self.telemetry.neo4j(False)
             self._dirty.set()  # not applied: try again
+            self._planned = False  # a restarted Neo4j has lost its plans
             log.debug("rules not applied: %s", exc)
             time.sleep(1.0)  # Neo4j is down: do not spin
         except Korrel8Error as exc:
