@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ingest.k8s.fields import extract as class_fields
 from ingest.k8s.kinds import KindSpec
 from korrel8.graph import identifiers
 from korrel8.graph.rows import NodeRow, PropertyValue
@@ -37,11 +38,15 @@ def to_row(obj: Obj, spec: KindSpec, cluster: str) -> NodeRow:
     namespace = (meta.get("namespace") or None) if spec.namespaced else None
     props = _generic(meta, spec, namespace, name)
     if spec.custom:
+        # Marks what an operator's rules (instance-to-operands) may start from.
+        props["custom_resource"] = True
         props.update(_custom_fields(obj))
     else:
         extract = _FIELDS.get(spec.kind)
         if extract is not None:
             props.update(extract(obj))
+    # Operators (OLM) and KubeVirt: the fields their rules join on (fields.yaml).
+    props.update(class_fields(spec.class_name, obj))
     return NodeRow.model_validate(
         {
             "ref": ref(spec.cls, {"namespace": namespace, "name": name}, cluster),
