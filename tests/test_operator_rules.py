@@ -1,6 +1,6 @@
-"""OLM: objects shaped as OLM serves them (tests/data/operators, with provenance) become
-nodes whose fields the rules of cypher/rules/olm.yaml join on, in the real Neo4j; each
-link below is one a user follows."""
+"""OLM and KubeVirt: objects shaped as their operators serve them (tests/data/operators,
+with provenance) become nodes whose fields the rules of cypher/rules/olm.yaml and
+kubevirt.yaml join on, in the real Neo4j; each link below is one a user follows."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.graph import edges
 
 DATA = Path(__file__).parent / "data" / "operators"
 ALL = rules.load()
-FILES = {"olm.yaml"}
+FILES = {"olm.yaml", "kubevirt.yaml"}
 FAMILY = {r.name for r in ALL if Path(r.origin.rsplit(":", 1)[0]).name in FILES}
 
 
@@ -57,7 +57,7 @@ def linked(store: Store) -> set[tuple[str, str, str]]:
 
 
 def test_fields_are_read_from_the_objects() -> None:
-    got = {row.name: row.properties for row in rows("olm.yaml")}
+    got = {row.name: row.properties for row in rows("olm.yaml") + rows("kubevirt.yaml")}
     assert got["etcd"]["current_csv"] == "etcdoperator.v0.9.4"
     assert got["etcdoperator.v0.9.4"]["part_of"] == "etcdoperator"
     assert got["etcdoperator.v0.9.4"]["owned_crds"] == [
@@ -70,6 +70,9 @@ def test_fields_are_read_from_the_objects() -> None:
         "EtcdCluster.etcd.database.coreos.com"
     )
     assert got["example"]["custom_resource"] is True
+    vm = got["vm-alpine-datavolume"]
+    assert vm["secret_names"] and "node_name" in vm  # the VMI's row came last
+    assert got["vm-multus-multiple-net"]["network_names"] == ["ptp-conf"]
 
 
 @pytest.mark.parametrize(
@@ -92,8 +95,37 @@ def test_fields_are_read_from_the_objects() -> None:
                 ("instance-to-operands", "example", "example-client"),
             },
         ),
+        (
+            ["kubevirt.yaml"],
+            {
+                ("vm-to-vmi", "vm-alpine-datavolume", "vm-alpine-datavolume"),
+                ("vmi-to-pod", "vm-alpine-datavolume", "virt-launcher-vm-alpine-datavolume-x7kq2"),
+                ("vmi-to-node", "vm-alpine-datavolume", "worker-1"),
+                ("node-to-vmi", "worker-1", "vm-alpine-datavolume"),
+                ("vm-to-pvc", "vm-alpine-datavolume", "alpine-dv"),
+                ("vmi-to-pvc", "vm-alpine-datavolume", "alpine-dv"),
+                ("vm-to-data-volume", "vm-alpine-datavolume", "alpine-dv"),
+                ("vmi-to-data-volume", "vm-alpine-datavolume", "alpine-dv"),
+                ("data-volume-to-pvc", "alpine-dv", "alpine-dv"),
+                ("data-volume-to-importer-pod", "alpine-dv", "importer-alpine-dv"),
+                ("vmim-to-vmi", "migration-job", "vm-alpine-datavolume"),
+                ("vmi-to-vmim", "vm-alpine-datavolume", "migration-job"),
+                ("vm-snapshot-to-vm", "snap-alpine", "vm-alpine-datavolume"),
+                ("vm-to-vm-snapshot", "vm-alpine-datavolume", "snap-alpine"),
+                ("vm-restore-to-vm", "restore-alpine", "vm-alpine-datavolume"),
+                ("vm-to-vm-restore", "vm-alpine-datavolume", "restore-alpine"),
+                ("vm-restore-to-vm-snapshot", "restore-alpine", "snap-alpine"),
+                ("vm-export-to-vm", "export-alpine", "vm-alpine-datavolume"),
+                ("vm-to-net-attach-def", "vm-multus-multiple-net", "ptp-conf"),
+                ("vm-to-secret", "vm-alpine-datavolume", "my-pub-key"),
+                ("vm-to-secret", "vm-alpine-datavolume", "app-secret"),
+                ("vmi-to-secret", "vm-alpine-datavolume", "app-secret"),
+                # Its kind says the namespaced one, not the cluster-scoped namesake.
+                ("vm-to-instancetype", "vm-cirros-csmall", "csmall"),
+            },
+        ),
     ],
-    ids=["olm"],
+    ids=["olm", "kubevirt"],
 )
 def test_operator_objects_link_as_a_user_follows_them(
     store: Store, files: list[str], expected: set[tuple[str, str, str]]
@@ -101,3 +133,9 @@ def test_operator_objects_link_as_a_user_follows_them(
     store.upsert_nodes([row for name in files for row in rows(name)])
     rule_runner.apply(store, [r for r in ALL if r.name in FAMILY and r.enabled], full=True)
     assert linked(store) == expected
+    # The namespaced instancetype, not the cluster-scoped one of the same name.
+    if "kubevirt.yaml" in files:
+        instancetype = [
+            b for (a, _, b), p in edges(store).items() if p["rule"] == "vm-to-instancetype"
+        ]
+        assert instancetype == [instancetype[0]] and '"namespace":"vms"' in instancetype[0]
