@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest import alerts, logs, metrics, traces
+from ingest import alerts, incidents, logs, metrics, traces
 from ingest.k8s.api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
 from ingest.k8s.sync import cluster_name, ingest_cluster
 from ingest.k8s.watch import ClusterWatch
@@ -154,7 +154,8 @@ def source_jobs(
             SourceJob(
                 "prometheus", prom.cluster, prom.interval_seconds,
                 lambda: [metrics.ingest(store, prom, families=metrics.DEFAULT_FAMILIES,
-                                        window=metrics.DEFAULT_WINDOW, progress=_debug)],
+                                        window=metrics.DEFAULT_WINDOW, progress=_debug),
+                         incidents.ingest(store, prom, progress=_debug)],
             )
         )  # fmt: skip
     else:
