@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest import alerts, incidents, logs, metrics, traces
+from ingest import alerts, incidents, logs, metrics, netflow, traces
 from ingest.k8s.api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
 from ingest.k8s.sync import cluster_name, ingest_cluster
 from ingest.k8s.watch import ClusterWatch
@@ -163,7 +163,14 @@ def source_jobs(
     # Without a URL, log streams and traces are derived from the pods in the graph: worth
     # doing only when something writes pods.
     for name, setting, ingest_one in (
-        ("loki", src.loki, lambda: [logs.ingest(store, src.loki, progress=_debug)]),
+        (
+            "loki",
+            src.loki,
+            lambda: [
+                logs.ingest(store, src.loki, progress=_debug),
+                netflow.ingest(store, progress=_debug),
+            ],
+        ),
         ("tempo", src.tempo, lambda: [traces.ingest(store, src.tempo, progress=_debug)]),
     ):
         if setting.url or k8s_on:
