@@ -1,4 +1,5 @@
-"""``korrel8 ingest alerts | metrics | logs | traces``: run one signal ingester.
+"""``korrel8 ingest alerts | metrics | logs | traces | incidents | netflow``: run one signal
+ingester.
 
 Mounted by korrel8/cli/__init__.py as ``korrel8 ingest``. Each command ingests once with
 ``--once``, else every ``interval_seconds`` of its source until interrupted. Progress
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from ingest import alerts, logs, metrics, traces
+from ingest import alerts, incidents, logs, metrics, netflow, traces
 from ingest.summary import Summary
 from korrel8 import labels
 from korrel8.config import Settings, load_settings
@@ -160,3 +161,23 @@ def ingest_traces(
         )
 
     _loop(run, lambda s: s.sources.tempo.interval_seconds, once, output)
+
+
+@ingest_app.command("incidents")
+def ingest_incidents(once: Once = False, output: FormatOption = Format.table) -> None:
+    """Incidents of OpenShift's cluster-health-analyzer, from Prometheus."""
+
+    def run(store: Store, s: Settings, say: Callable[[str], None]) -> Summary:
+        return incidents.ingest(store, s.sources.prometheus, progress=say)
+
+    _loop(run, lambda s: s.sources.prometheus.interval_seconds, once, output)
+
+
+@ingest_app.command("netflow")
+def ingest_netflow(once: Once = False, output: FormatOption = Format.table) -> None:
+    """Network flow references (NetObserv), derived from the objects in the graph."""
+
+    def run(store: Store, s: Settings, say: Callable[[str], None]) -> Summary:
+        return netflow.ingest(store, progress=say)
+
+    _loop(run, lambda s: s.sources.loki.interval_seconds, once, output)

@@ -169,7 +169,7 @@ def test_every_known_class_and_domain_has_a_cypher_label() -> None:
 @pytest.mark.parametrize(
     ("text", "error", "message"),
     [
-        ("nope:Pod", UnknownDomainError, "alert, k8s, log, metric, trace"),
+        ("nope:Pod", UnknownDomainError, "alert, incident, k8s, log, metric, netflow, trace"),
         ("k8s:pod", UnknownClassError, "did you mean k8s:Pod?"),
         ("k8s:Deploymnt.apps", UnknownClassError, "k8s:Deployment.apps"),
         ("k8s:Route", UnknownClassError, "needs its group"),

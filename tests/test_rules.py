@@ -69,6 +69,9 @@ def test_rule_links_its_example(store: Store, rule: rules.Rule) -> None:
     rows = [start, goal]
     if rule.test.not_goal is not None:
         rows.append(example_node(goal_cls, rule.test.not_goal))
+    for other in rule.test.context:
+        props = {k: v for k, v in other.items() if k != "class"}
+        rows.append(example_node(Class.parse(other["class"]), props))
     store.upsert_nodes(rows)
     run = rule_runner.run_rule(store, compile_rule(rule), since=None)
     got = {(a, t, b): p["rule"] for (a, t, b), p in edges(store).items()}

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest import status as status_rules
+from ingest.k8s.fields import extract as class_fields
 from ingest.k8s.kinds import KindSpec
 from korrel8.graph import identifiers
 from korrel8.graph.rows import NodeRow, PropertyValue
@@ -38,11 +39,15 @@ def to_row(obj: Obj, spec: KindSpec, cluster: str) -> NodeRow:
     namespace = (meta.get("namespace") or None) if spec.namespaced else None
     props = _generic(meta, spec, namespace, name)
     if spec.custom:
+        # Marks what an operator's rules (instance-to-operands) may start from.
+        props["custom_resource"] = True
         props.update(_custom_fields(obj))
     else:
         extract = _FIELDS.get(spec.kind)
         if extract is not None:
             props.update(extract(obj))
+    # Operators (OLM) and KubeVirt: the fields their rules join on (fields.yaml).
+    props.update(class_fields(spec.class_name, obj))
     # korrel8r's status rules, computed once here rather than on every search.
     props["statuses"] = status_rules.kubernetes(obj, spec.kind) or None
     return NodeRow.model_validate(

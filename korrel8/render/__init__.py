@@ -16,6 +16,8 @@ DOMAIN_COLOURS: dict[str, str] = {
     "log": "#2f8f5b",
     "metric": "#c77700",
     "trace": "#7d4cc9",
+    "incident": "#8e2a57",
+    "netflow": "#0f7c80",
 }
 OTHER_COLOUR = "#6b7280"
 

@@ -61,6 +61,9 @@ class Example(BaseModel):
     not_goal: dict[str, Any] | None = None
     start_class: str | None = None  # default: the rule's first start class
     goal_class: str | None = None
+    # Other nodes the condition reads (a Service's pods for its logs), each with its
+    # `class`; the rule must link nothing to or from them.
+    context: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Rule(BaseModel):
@@ -138,6 +141,7 @@ class Rule(BaseModel):
                 goal=self.test.start,
                 start_class=start_class,
                 goal_class=goal_class,
+                context=self.test.context,
             )
         where = self.where
         if where:  # swap the names: start <-> goal

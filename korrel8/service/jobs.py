@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest import alerts, logs, metrics, traces
+from ingest import alerts, incidents, logs, metrics, netflow, traces
 from ingest.k8s.api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
 from ingest.k8s.sync import cluster_name, ingest_cluster
 from ingest.k8s.watch import ClusterWatch
@@ -154,7 +154,8 @@ def source_jobs(
             SourceJob(
                 "prometheus", prom.cluster, prom.interval_seconds,
                 lambda: [metrics.ingest(store, prom, families=metrics.DEFAULT_FAMILIES,
-                                        window=metrics.DEFAULT_WINDOW, progress=_debug)],
+                                        window=metrics.DEFAULT_WINDOW, progress=_debug),
+                         incidents.ingest(store, prom, progress=_debug)],
             )
         )  # fmt: skip
     else:
@@ -162,7 +163,14 @@ def source_jobs(
     # Without a URL, log streams and traces are derived from the pods in the graph: worth
     # doing only when something writes pods.
     for name, setting, ingest_one in (
-        ("loki", src.loki, lambda: [logs.ingest(store, src.loki, progress=_debug)]),
+        (
+            "loki",
+            src.loki,
+            lambda: [
+                logs.ingest(store, src.loki, progress=_debug),
+                netflow.ingest(store, progress=_debug),
+            ],
+        ),
         ("tempo", src.tempo, lambda: [traces.ingest(store, src.tempo, progress=_debug)]),
     ):
         if setting.url or k8s_on:
