@@ -181,6 +181,21 @@ def test_apply_is_incremental_after_the_first_run(store: Store) -> None:
     assert len(edges(store)) == 1
 
 
+def test_a_rule_with_an_empty_side_waits_and_links_when_its_nodes_come(store: Store) -> None:
+    # The full run skips pod-pvc while no PVC exists; its first incremental run after the
+    # PVC arrives still links the old pod (the goal side finds it).
+    rule = BY_NAME["pod-pvc"]
+    t0 = utcnow() - timedelta(hours=1)
+    store.upsert_nodes([pod("p1", ["d1"])], now=t0)
+    assert rule_runner.present_classes(store) == {("k8s", "Pod")}
+    [first] = rule_runner.apply(store, [rule], full=True)
+    assert (first.mode, first.edges) == ("full", 0)
+    store.upsert_nodes([pvc("d1")])
+    [second] = rule_runner.apply(store, [rule])
+    assert (second.mode, second.edges) == ("incremental", 1)
+    assert {(a, b) for a, _, b in edges(store)} == {(pod("p1", []).ref, pvc("d1").ref)}
+
+
 def test_disabled_rules_do_not_run_until_enabled(store: Store) -> None:
     assert not BY_NAME["node-pods"].enabled
     on = rules.load(enable=["node-pods"])

@@ -49,6 +49,12 @@ def changed_classes(store: Store, since: datetime) -> set[tuple[str, str]]:
     return {(r["domain"], r["class"]) for r in rows}
 
 
+def present_classes(store: Store) -> set[tuple[str, str]]:
+    """The (domain, class) of every node in the graph, deleted ones included."""
+    rows = store.run(statements.load("store/present_classes"))  # type: ignore[arg-type,unused-ignore]
+    return {(r["domain"], r["class"]) for r in rows}
+
+
 def _touches(spec: list[Class] | Domain, changed: set[tuple[str, str]]) -> bool:
     if isinstance(spec, Domain):
         return any(domain == spec.name for domain, _ in changed)
@@ -61,20 +67,30 @@ def run_rule(
     since: datetime | None,
     now: datetime | None = None,
     changed: set[tuple[str, str]] | None = None,
+    present: set[tuple[str, str]] | None = None,
 ) -> RuleRun:
     """Run one rule: full when ``since`` is None, else anchored on changes since then.
 
     ``changed``: the classes changed since ``since - OVERLAP`` or earlier, read after
-    ``now`` was taken (a superset does no harm); read here when not given.
+    ``now`` was taken (a superset does no harm); read here when not given. ``present``: the
+    classes that have nodes; a full run of a rule with no node on a side is skipped.
     """
     now = now or utcnow()
     params = {**compiled.params, "now": now, "batch": store.batch_size}
     started = time.perf_counter()
     if since is None:
+        mode = "full"
+        # With no node on a side, a rule has no edge to make or close: on most graphs,
+        # whole families (KubeVirt, OLM...).
+        if present is not None and not (
+            _touches(compiled.rule.start_classes, present)
+            and _touches(compiled.rule.goal_classes, present)
+        ):
+            _record(store, compiled, now, 0)
+            return RuleRun(compiled.rule.name, mode, 0, 0, time.perf_counter() - started)
         edges = _one(store, compiled.full, params, "edges")
         closed = _one(store, compiled.close_full, params, "closed")
         _record(store, compiled, now, edges)
-        mode = "full"
     else:
         params["since"] = since - OVERLAP
         # A side no changed node belongs to has nothing to do: skipping it saves its
@@ -140,6 +156,7 @@ def apply(
     changed = None
     if previous:
         changed = changed_classes(store, min(previous.values()) - OVERLAP)
+    present = present_classes(store)
     if full:
         closed = close_retired(store, (r.name for r in enabled), now)
         if closed:
@@ -149,7 +166,9 @@ def apply(
         if should_stop is not None and should_stop():
             break
         try:
-            run = run_rule(store, compile_rule(rule), previous.get(rule.name), now, changed)
+            run = run_rule(
+                store, compile_rule(rule), previous.get(rule.name), now, changed, present
+            )
         except StoreUnavailableError:
             raise
         except Korrel8Error as exc:
