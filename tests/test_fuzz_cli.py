@@ -236,6 +236,9 @@ def test_generated_commands_end_cleanly_and_change_nothing(loaded: Sample, store
     @example(["get", "k8s:Pod:" + "[" * 10000])
     @example(["neighbours", POD, "--both", "--depth", "8", "--limit", "100000000"])
     @example(["neighbours", POD, "--both", "--depth", "8", "--limit", "100000"])
+    # Found by this test: a time before year 1 in UTC, and no room for the default window.
+    @example(["goals", POD, "log", "--until", "0001-01-01T00:00:00+14:00"])
+    @example(["get", POD, "--until", "0001-01-01T00:30:00Z"])
     def run(args: list[str]) -> None:
         seen.append(args)
         result = runner.invoke(app, args)
