@@ -14,6 +14,11 @@ class Summary:
     objects: Counter[str] = field(default_factory=Counter)  # class -> nodes written
     deleted: int = 0  # nodes a complete listing swept
     errors: list[str] = field(default_factory=list)  # one line each, no credentials
+    # Not errors: what the source could not read but need not (a kind the credential may not
+    # list, e.g. Secrets under least privilege; class -> "forbidden" or "not_served"), and
+    # problems still within their retry window (the source stays up, but is not current).
+    skipped_kinds: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -28,6 +33,7 @@ class Summary:
             "objects": dict(sorted(self.objects.items())),
             "deleted": self.deleted,
             "errors": self.errors,
+            "skipped_kinds": dict(sorted(self.skipped_kinds.items())),
             "seconds": round(self.seconds, 3),
             "ok": self.ok,
         }

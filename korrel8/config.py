@@ -89,6 +89,8 @@ class KubernetesSettings(BaseModel):
     custom_resources: str | list[str] = "all"  # "all", "none", or a list of plural.group
     watch: bool = True  # False: relist on every interval
     interval_seconds: float = Field(default=300.0, gt=0)
+    # `serve`: a watch broken this long without recovering marks the source down.
+    watch_retry_seconds: float = Field(default=30.0, gt=0)
 
 
 class LogStoreSettings(HttpSourceSettings):

@@ -99,10 +99,13 @@ class Window:
 
 def parse_time(value: datetime | timedelta | str, now: datetime, what: str = "time") -> datetime:
     """A datetime (naive: UTC), a duration ago, ``now``, ``15m``/``2h``/``3d`` ago, or ISO 8601."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
-        return _parse_time(value, now, what)
+        if isinstance(value, datetime):
+            parsed = value if value.tzinfo else value.replace(tzinfo=UTC)
+        else:
+            parsed = _parse_time(value, now, what)
+        parsed.astimezone(UTC)  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        return parsed
     except (OverflowError, ValueError) as exc:  # a date or offset beyond what a datetime holds
         raise TimeWindowError(
             f"{what} {value!r} is out of range: give a time between years 1 and 9999"
@@ -144,7 +147,15 @@ def make_window(
         instant = parse_time(at, now, "--at")
         return Window(instant, instant)
     end = parse_time(until, now, "--until") if until is not None else now
-    begin = parse_time(since, now, "--since") if since is not None else end - DEFAULT_WINDOW
+    if since is not None:
+        begin = parse_time(since, now, "--since")
+    elif end - datetime.min.replace(tzinfo=UTC) < DEFAULT_WINDOW:
+        raise TimeWindowError(
+            f"--until {end.isoformat()} leaves no room for the default window (the hour "
+            "before): give --since too"
+        )
+    else:
+        begin = end - DEFAULT_WINDOW
     if begin > end:
         raise TimeWindowError(
             f"the window ends before it starts: --since {begin.isoformat()} is after "

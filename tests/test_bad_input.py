@@ -46,6 +46,12 @@ def test_a_time_out_of_range_is_a_window_error(store: Store, since: object) -> N
         Korrel8(store).goals(POD, "log", since=since)
 
 
+@pytest.mark.parametrize("until", ["0001-01-01T00:00:00+14:00", "0001-01-01T00:30:00Z"])
+def test_a_window_before_year_one_is_a_window_error(store: Store, until: str) -> None:
+    with pytest.raises(TimeWindowError, match="--until"):
+        Korrel8(store).goals(POD, "log", until=until)
+
+
 def test_a_read_past_its_time_limit_is_stopped(store: Store) -> None:
     limited = Store(store.driver, store.database, query_timeout=0.5)
     with pytest.raises(QueryTimeoutError, match=r"0\.5 s limit .*KORREL8_QUERY_TIMEOUT"):

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.k8s.kinds import builtin_kinds
@@ -33,8 +34,9 @@ from korrel8.config import (
 from korrel8.graph.store import Store
 from korrel8.service.jobs import source_jobs
 from korrel8.service.service import Run, Service
-from tests.servers.common import free_port
+from tests.servers.common import free_port, unavailable
 from tests.servers.faulty_http import SLOW_SECONDS, FaultyServer
+from tests.servers.faulty_proxy import FaultyProxy
 from tests.servers.kube import KubeServer, rest
 from tests.servers.neo4j import Neo4jServer
 from tests.servers.prom import PromStack, _Processes, wait_until, write_configs
@@ -375,3 +377,132 @@ def test_nothing_configured_is_a_clear_error(neo4j_server: Neo4jServer, tmp_path
     assert done.returncode == 1
     assert b"nothing to ingest" in done.stderr
     assert b"sources.alertmanager.url" in done.stderr
+
+
+# --------------------------------------------------------------------------- Kubernetes health
+
+
+@pytest.fixture
+def kube_proxy(kube: KubeServer) -> Iterator[FaultyProxy]:
+    host, _, port = kube.api_url.removeprefix("https://").rpartition(":")
+    with FaultyProxy(host, int(port)) as proxy:
+        yield proxy
+
+
+def kubernetes_only(
+    neo4j: Neo4jServer, store: Store, kubeconfig: Path, context: str, **k8s: Any
+) -> Service:
+    """A service with just the Kubernetes job of ``context`` (one-second runs), no rules:
+    what is tested is the source's health."""
+    settings = settings_for(neo4j).model_copy(
+        update={"sources": SourcesSettings(kubernetes=KubernetesSettings(
+            kubeconfig=kubeconfig, contexts=[context], custom_resources="none",
+            interval_seconds=1, cluster_names={context: "c1"}, **k8s))}
+    )  # fmt: skip
+    jobs, _ = source_jobs(settings, store)
+    return Service(settings, store, [], [j for j in jobs if j.source == "kubernetes"])
+
+
+def test_a_broken_watch_marks_kubernetes_down_until_it_recovers(
+    neo4j_server: Neo4jServer,
+    store: Store,
+    kube: KubeServer,
+    kube_proxy: FaultyProxy,
+    tmp_path: Path,
+) -> None:
+    """The API server gone (every connection through the fault-injecting proxy reset and
+    refused) for longer than the watch retry window: the source is reported down, with
+    which watches and why, and its last success stops; back up once the watches are."""
+    kubeconfig = tmp_path / "kubeconfig"
+    config = yaml.safe_load(kube.admin_kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = kube_proxy.url
+    kubeconfig.write_text(yaml.safe_dump(config))
+    service = kubernetes_only(neo4j_server, store, kubeconfig, ADMIN_CONTEXT, watch_retry_seconds=3)
+    service.start()
+    try:
+        assert service.http is not None
+        url = service.http.url
+        labels = {"source": "kubernetes", "cluster": ADMIN_CONTEXT}
+        job = f"kubernetes/{ADMIN_CONTEXT}"
+
+        def scrape(name: str) -> float | None:
+            return metric(requests.get(f"{url}/metrics", timeout=5).text, name, **labels)
+
+        def source() -> dict[str, Any]:
+            state: dict[str, Any] = requests.get(f"{url}/healthz", timeout=5).json()[
+                "sources"].get(job, {})  # fmt: skip
+            return state
+
+        wait_until(lambda: len(runs_of(service, job)) >= 2, 120, "the listing, then a watched run")
+        assert scrape("korrel8_source_up") == 1
+        kube_proxy.cut()
+        wait_until(lambda: scrape("korrel8_source_up") == 0, 60, "the source reported down")
+        state = source()
+        assert state["up"] is False
+        assert "watch of" in state["last_error"] and "watch_retry_seconds" in state["last_error"]
+        stopped_at = scrape("korrel8_source_last_success_timestamp_seconds")
+        down_runs = len(runs_of(service, job))
+        wait_until(lambda: len(runs_of(service, job)) >= down_runs + 3, 30, "runs while down")
+        assert scrape("korrel8_source_up") == 0
+        assert scrape("korrel8_source_last_success_timestamp_seconds") == stopped_at
+        assert not any(r.ok for r in runs_of(service, job)[down_runs:])
+
+        kube_proxy.heal()
+        wait_until(lambda: scrape("korrel8_source_up") == 1, 90, "the source back up")
+        since = stopped_at or 0.0
+        wait_until(
+            lambda: (scrape("korrel8_source_last_success_timestamp_seconds") or 0) > since,
+            30,
+            "a new last success",
+        )
+        assert source()["last_error"] is None
+    finally:
+        service.stop()
+
+
+def test_least_privilege_without_secrets_stays_up(
+    neo4j_server: Neo4jServer,
+    store: Store,
+    kube: KubeServer,
+    kube_namespace: str,
+) -> None:
+    """A credential that may list everything but Secrets (the harness's ServiceAccount,
+    bound by RBAC to a ClusterRole without them, authenticated by a TokenRequest token):
+    the source is up, Secrets are reported skipped as forbidden, the rest is ingested."""
+    if kube.readonly_kubeconfig is None:
+        unavailable("the read-only Kubernetes credential", "KUBECONFIG's user cannot set up RBAC")
+    with kube.admin_client() as api:
+        for plural, kind, name in (("configmaps", "ConfigMap", "settings"),
+                                   ("secrets", "Secret", "hidden")):  # fmt: skip
+            body = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}
+            rest(api, "POST", f"/api/v1/namespaces/{kube_namespace}/{plural}", body)
+    context = "korrel8-readonly"
+    service = kubernetes_only(neo4j_server, store, kube.readonly_kubeconfig, context)
+    service.start()
+    try:
+        assert service.http is not None
+        url = service.http.url
+        job = f"kubernetes/{context}"
+        wait_until(lambda: len(runs_of(service, job)) >= 3, 120, "the listing and two watched runs")
+        assert all(r.ok for r in runs_of(service, job))
+        text = requests.get(f"{url}/metrics", timeout=5).text
+        assert metric(text, "korrel8_source_up", source="kubernetes", cluster=context) == 1
+        assert metric(text, "korrel8_kind_skipped", cluster=context, kind="Secret",
+                      reason="forbidden") == 1  # fmt: skip
+        skipped = [
+            s.labels["kind"]
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "korrel8_kind_skipped" and s.value == 1
+        ]
+        assert skipped == ["Secret"]
+        state = requests.get(f"{url}/healthz", timeout=5).json()["sources"][job]
+        assert state["up"] is True and state["skipped_kinds"] == {"Secret": "forbidden"}
+        rows = store.run(
+            "MATCH (n:Object) WHERE n.namespace = $ns AND n.class IN ['ConfigMap', 'Secret'] "
+            "RETURN n.class AS class, n.name AS name", ns=kube_namespace,
+        )  # fmt: skip
+        assert [(r["class"], r["name"]) for r in rows] == [("ConfigMap", "settings")]
+    finally:
+        service.stop()

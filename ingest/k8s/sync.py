@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 RELISTS_ON_GONE = 3  # a continue token that keeps expiring means the cluster churns too fast
 
 Status = Literal["ok", "forbidden", "not served", "failed"]
+# A kind in these states is skipped (the source stays up), reported under this reason.
+SKIPPED_REASONS: dict[str, str] = {"forbidden": "forbidden", "not served": "not_served"}
 # Called after each page: the kind, objects so far, and the server's estimate of the total.
 Progress = Callable[[KindSpec, int, int | None], None]
 
@@ -230,8 +232,10 @@ def ingest_cluster(
         elif kind.status == "not served":
             log.warning("%s: %s skipped: not served by the cluster", conn.context,
                         spec.class_name)  # fmt: skip
-        # A failed listing was reported by the store, which kept the kind's data.
-        if kind.error:
+        # Least privilege (no Secrets) is a normal setup: skipped, not an error.
+        if kind.status in SKIPPED_REASONS:
+            result.summary.skipped_kinds[spec.class_name] = SKIPPED_REASONS[kind.status]
+        elif kind.error:  # a failed listing was reported by the store, which kept the data
             result.summary.errors.append(f"{spec.class_name}: {kind.error}")
     result.summary.seconds = time.monotonic() - started
     return result
@@ -274,6 +278,7 @@ def mark_deleted(store: Store, refs: Iterable[str], now: datetime | None = None)
 
 
 __all__ = [
+    "SKIPPED_REASONS",
     "ClusterResult",
     "KindResult",
     "Progress",

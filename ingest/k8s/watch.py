@@ -9,6 +9,10 @@ refused or failed is listed again every ``interval_seconds``.
 
 Without ``watch``, every kind is relisted every ``interval_seconds``.
 
+Each kind's watch tells its health (``ClusterWatch.health``): broken since when and why,
+or skipped (its listing is forbidden or not served), so that ``serve`` reports the source
+down once a watch stays broken past its retry window, and not for a kind it may not list.
+
 One thread per watched kind reads its stream; one writer thread batches the changes into
 the store, in order, so that a burst of events is a few transactions rather than many. The
 queue between them is bounded: if Neo4j stalls, the watches stall with it instead of
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,9 +33,22 @@ from typing import Any, Literal
 from ingest.k8s.api import Connection, Retry, WatchStream, connect, contexts
 from ingest.k8s.kinds import KindSpec
 from ingest.k8s.rows import UNREPRESENTABLE, object_ref, to_row
-from ingest.k8s.sync import KindResult, ingest_cluster, ingest_once, list_kind, mark_deleted
+from ingest.k8s.sync import (
+    SKIPPED_REASONS,
+    KindResult,
+    ingest_cluster,
+    ingest_once,
+    list_kind,
+    mark_deleted,
+)
 from korrel8.config import Settings
-from korrel8.errors import Korrel8Error, KubernetesError, KubernetesGoneError
+from korrel8.errors import (
+    Korrel8Error,
+    KubernetesError,
+    KubernetesForbiddenError,
+    KubernetesGoneError,
+    KubernetesNotFoundError,
+)
 from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store
 
@@ -47,6 +65,22 @@ class _Change:
     class_name: str
     row: NodeRow | None = None
     ref: str = ""
+
+
+@dataclass
+class _KindHealth:
+    broken_since: float | None = None  # monotonic; None: current
+    error: str = ""
+    skipped: str | None = None  # a reason of SKIPPED_REASONS: not watched, not an error
+
+
+@dataclass(frozen=True)
+class WatchHealth:
+    """The kinds whose watch is broken now (class -> seconds since it broke, and the last
+    error) and the kinds skipped (class -> reason)."""
+
+    broken: dict[str, tuple[float, str]]
+    skipped: dict[str, str]
 
 
 class ClusterWatch:
@@ -80,6 +114,39 @@ class ClusterWatch:
         self._streams: dict[str, WatchStream] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        now = time.monotonic()
+        self._health = {r.spec.class_name: _KindHealth() for r in self._listed}
+        for r in self._listed:
+            if r.status in SKIPPED_REASONS:
+                self._health[r.spec.class_name].skipped = SKIPPED_REASONS[r.status]
+            elif not r.complete:
+                self._health[r.spec.class_name] = _KindHealth(now, r.error or r.status)
+
+    def health(self) -> WatchHealth:
+        now = time.monotonic()
+        with self._lock:
+            broken = {
+                cls: (now - h.broken_since, h.error)
+                for cls, h in self._health.items()
+                if h.broken_since is not None
+            }
+            skipped = {cls: h.skipped for cls, h in self._health.items() if h.skipped}
+        return WatchHealth(broken, skipped)
+
+    def _current(self, spec: KindSpec) -> None:
+        with self._lock:
+            self._health[spec.class_name] = _KindHealth()
+
+    def _broken(self, spec: KindSpec, error: str) -> None:
+        with self._lock:
+            health = self._health.setdefault(spec.class_name, _KindHealth())
+            if health.broken_since is None:  # since the first failure, not the latest
+                health.broken_since = time.monotonic()
+            health.error, health.skipped = error, None
+
+    def _skipped(self, spec: KindSpec, reason: str) -> None:
+        with self._lock:
+            self._health[spec.class_name] = _KindHealth(skipped=reason)
 
     def start(self) -> None:
         writer = threading.Thread(target=self._write_loop, name="k8s-watch-writer", daemon=True)
@@ -120,6 +187,7 @@ class ClusterWatch:
                 except Korrel8Error as exc:  # the store failed: the next interval retries
                     log.error("%s: relist of %s failed: %s", self.conn.context,
                               spec.class_name, exc)  # fmt: skip
+                    self._broken(spec, f"relist failed: {exc}")
                 if not resource_version:
                     self._stop.wait(self.interval_seconds)
                     continue
@@ -129,10 +197,22 @@ class ClusterWatch:
             except KubernetesGoneError:
                 log.info("%s: %s watch expired (410); relisting", self.cluster, spec.class_name)
                 resource_version = ""
+            except (KubernetesForbiddenError, KubernetesNotFoundError) as exc:
+                # Listed, but may not (or can no longer) be watched: relist on the interval.
+                log.info("%s: watch of %s refused: %s", self.conn.context, spec.class_name, exc)
+                self._skipped(
+                    spec,
+                    SKIPPED_REASONS[
+                        "forbidden" if isinstance(exc, KubernetesForbiddenError) else "not served"
+                    ],
+                )
+                failures, resource_version = 0, ""
+                self._stop.wait(self.interval_seconds)
             except KubernetesError as exc:
                 failures += 1
                 log.warning("%s: watch of %s failed (%d): %s", self.conn.context,
                             spec.class_name, failures, exc)  # fmt: skip
+                self._broken(spec, str(exc))
                 if failures >= FAILURES_BEFORE_RELIST:
                     failures, resource_version = 0, ""
                 else:
@@ -145,6 +225,7 @@ class ClusterWatch:
         )
         with self._lock:
             self._streams[spec.class_name] = stream
+        self._current(spec)  # the server answers again: the watch is current from here
         if self._stop.is_set():
             stream.close()
         for event in stream:
@@ -186,10 +267,15 @@ class ClusterWatch:
         self.flush()  # older queued changes must not overwrite the listing
         result = list_kind(self.store, self.conn, self.cluster, spec, self.page_size)
         self.relists[spec.class_name] += 1
+        if result.status in SKIPPED_REASONS:
+            self._skipped(spec, SKIPPED_REASONS[result.status])
+        elif not result.complete:
+            self._broken(spec, f"relist {result.status}: {result.error}")
         if not result.complete:
             log.info("%s: relist of %s %s: %s", self.conn.context, spec.class_name,
                      result.status, result.error)  # fmt: skip
             return ""
+        self._current(spec)
         return result.resource_version
 
     # -- the writer -------------------------------------------------------------
@@ -286,4 +372,4 @@ def _start_watch(
     return True
 
 
-__all__ = ["ClusterWatch", "run"]
+__all__ = ["ClusterWatch", "WatchHealth", "run"]

@@ -87,12 +87,28 @@ class KubernetesJob:
             return [result.summary]
 
     def _watched(self) -> Summary:
-        """The changes the watch wrote since the last report. No flush: with Neo4j down
-        the watch's writer retries until stopped, and this must not wait for it."""
+        """The changes the watch wrote since the last report, and the watches' health: a
+        watch broken past ``watch_retry_seconds`` is an error (the source is down), one
+        broken for less a warning. No flush: with Neo4j down the watch's writer retries
+        until stopped, and this must not wait for it."""
         assert self._watch is not None
         now = Counter(self._watch.events)
-        summary = Summary("kubernetes", self._watch.cluster, objects=now - self._reported)
+        health = self._watch.health()
+        summary = Summary("kubernetes", self._watch.cluster, objects=now - self._reported,
+                          skipped_kinds=health.skipped)  # fmt: skip
         self._reported = now
+        window = self.settings.sources.kubernetes.watch_retry_seconds
+        down = sorted((c, e) for c, (seconds, e) in health.broken.items() if seconds >= window)
+        retrying = sorted(c for c, (seconds, _) in health.broken.items() if seconds < window)
+        if down:
+            names = ", ".join(c for c, _ in down[:5]) + (f" and {len(down) - 5} more"
+                                                         if len(down) > 5 else "")  # fmt: skip
+            summary.errors.append(
+                f"watch of {names} broken for more than {window:g} s "
+                f"(sources.kubernetes.watch_retry_seconds): {down[0][1]}"
+            )
+        if retrying:
+            summary.warnings.append(f"watch of {', '.join(retrying)} broken, retrying")
         return summary
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +31,8 @@ class SourceState:
     last_error: str | None = None
     failures: int = 0  # consecutive failed runs
     runs: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. a watch retrying, in its window
+    skipped_kinds: dict[str, str] = field(default_factory=dict)  # class -> reason
 
 
 class Telemetry:
@@ -38,12 +40,23 @@ class Telemetry:
         self.registry = CollectorRegistry()
         r = self.registry
         self.source_up = Gauge(
-            "korrel8_source_up", "1 if the source's last run succeeded", SOURCE_LABELS, registry=r
+            "korrel8_source_up",
+            "1 if the source is healthy now: its last run succeeded and its watches are "
+            "current or retrying within their window",
+            SOURCE_LABELS,
+            registry=r,
         )
         self.last_success = Gauge(
             "korrel8_source_last_success_timestamp_seconds",
-            "When the source's last successful run ended",
+            "When the source was last seen wholly healthy (a run without errors or warnings)",
             SOURCE_LABELS,
+            registry=r,
+        )
+        self.kind_skipped = Gauge(
+            "korrel8_kind_skipped",
+            "1 for a kind the source did not read, and why (forbidden, not_served); the "
+            "source stays up",
+            ("cluster", "kind", "reason"),
             registry=r,
         )
         self.duration = Histogram(
@@ -105,6 +118,9 @@ class Telemetry:
         errors = [e for s in summaries for e in s.errors]
         if error:
             errors.insert(0, error)
+        warnings = [w for s in summaries for w in s.warnings]
+        # A run that failed as a whole read no kinds: the last known skipped ones stand.
+        skipped = None if error else {k: v for s in summaries for k, v in s.skipped_kinds.items()}
         labels = (source, cluster)
         self.runs.labels(*labels).inc()
         self.duration.labels(*labels).observe(seconds)
@@ -120,8 +136,13 @@ class Telemetry:
                 state.up, state.failures, state.last_error = False, state.failures + 1, errors[0]
             else:
                 self.source_up.labels(*labels).set(1)
-                self.last_success.labels(*labels).set(time.time())
-                state.up, state.last_success, state.last_error = True, time.time(), None
+                state.up, state.last_error = True, None
+                if not warnings:  # retrying within the window: up, but not current
+                    state.last_success = time.time()
+                    self.last_success.labels(*labels).set(state.last_success)
+            state.warnings = warnings
+            if skipped is not None:
+                self._set_skipped(cluster, state, skipped)
             failures = state.failures
             if not errors:
                 state.failures = 0
@@ -134,6 +155,14 @@ class Telemetry:
             log.info("%s is back after %d failed runs", name, failures)
         elif was_up is None:
             log.info("%s: first run done in %.1f s", name, seconds)
+
+    def _set_skipped(self, cluster: str, state: SourceState, skipped: dict[str, str]) -> None:
+        for kind, reason in state.skipped_kinds.items():
+            if skipped.get(kind) != reason:
+                self.kind_skipped.remove(cluster, kind, reason)
+        for kind, reason in skipped.items():
+            self.kind_skipped.labels(cluster, kind, reason).set(1)
+        state.skipped_kinds = dict(skipped)
 
     def rules_run(self, runs: Iterable[RuleRun], seconds: float) -> None:
         for run in runs:
@@ -176,6 +205,8 @@ class Telemetry:
                     "last_error": s.last_error,
                     "consecutive_failures": s.failures,
                     "runs": s.runs,
+                    "warnings": list(s.warnings),
+                    "skipped_kinds": dict(sorted(s.skipped_kinds.items())),
                 }
                 for name, s in sorted(self.sources.items())
             }

@@ -10,6 +10,8 @@ server will not produce on demand: a connection reset in the middle of a respons
                                         # then refuse (reset) every new connection...
         proxy.heal()                    # ...until healed
         proxy.cut_after(8000, refuse=False)   # one cut; new connections work
+        proxy.cut()                     # reset every connection now, idle ones too (a
+                                        # watch waiting for events), and refuse new ones
 """
 
 from __future__ import annotations
@@ -70,6 +72,16 @@ class FaultyProxy:
         ``refuse``, reset new connections too until :meth:`heal`."""
         with self._lock:
             self._budget, self._refuse, self._broken = nbytes, refuse, False
+
+    def cut(self) -> None:
+        """Reset every open connection now and refuse new ones until :meth:`heal`: the
+        server gone, as far as its clients can tell."""
+        with self._lock:
+            self._budget, self._refuse, self._broken = None, True, True
+            others = list(self._open)
+        for sock in others:  # wakes their pumps, which then reset them
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def heal(self) -> None:
         with self._lock:
