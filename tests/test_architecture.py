@@ -9,7 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE = {"korrel8.model", "korrel8.errors", "korrel8.config", "korrel8.labels", "korrel8.querygen"}
+CORE = {
+    "korrel8.model",
+    "korrel8.errors",
+    "korrel8.config",
+    "korrel8.labels",
+    "korrel8.querygen",
+    "korrel8.visibility",
+}
 GRAPH = {"korrel8.graph"}
 # What each part may import of the project, besides itself.
 ALLOWED: dict[str, set[str]] = {
