@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
 from prometheus_client import CollectorRegistry
 
 from korrel8.api.app import create_app
@@ -333,3 +335,33 @@ def test_request_metrics_count_each_route_template_and_status(loaded: Loaded) ->
 
 def test_every_response_here_was_checked_against_korrel8rs_spec(api: Client) -> None:
     assert api.validated > 0
+
+
+# --- fuzzing korrel8's own spec -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_spec(loaded: Loaded) -> Any:
+    """korrel8's own OpenAPI document, served by the app over the loaded graph. The depth
+    is bounded at 2, so that a generated depth-8 search does not hold up the run."""
+    app = create_app(loaded.store, max_depth=2, mcp=False)
+    return schemathesis.openapi.from_asgi("/api/v1alpha1/openapi.json", app)
+
+
+def test_fuzzed_requests_never_fail_with_a_500_or_a_traceback(own_spec: Any) -> None:
+    """A bounded number of generated requests per operation of korrel8's own spec."""
+    operations = [result.ok() for result in own_spec.get_all_operations()]
+    assert len(operations) >= 10
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+                  phases=[Phase.explicit, Phase.generate], database=None)  # fmt: skip
+        def check(case: Any) -> None:
+            response = case.call()
+            assert response.status_code != 500, (case, response.text)
+            assert "Traceback" not in response.text
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error"}, response.text
+
+        check()

@@ -131,5 +131,5 @@ def test_a_bad_call_is_a_tool_error_naming_the_problem(target: Any) -> None:
     assert "unknown domain 'nope'" in messages[0]
     assert "k8s:Pod:{" in messages[1]
     assert "depth 99 is out of range" in messages[2]
-    assert messages[3].startswith("error:")
+    assert "DOMAIN:CLASS:SELECTOR" in messages[3]
     assert not any("Traceback" in m for m in messages)

@@ -28,13 +28,14 @@ DESCRIPTION = (
 def create_app(
     store: Store,
     *,
-    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_depth: int | None = None,
     registry: CollectorRegistry | None = None,
     mcp: bool = True,
     host: str = "127.0.0.1",
 ) -> FastAPI:
     """The API over ``store``. ``registry``: where request metrics go (none without);
     ``mcp``: serve MCP at /mcp too; ``host``: where the server listens (see mcp.http_route)."""
+    max_depth = max_depth or DEFAULT_MAX_DEPTH  # None: korrel8's default
     session_manager = None
     if mcp:
         from korrel8.api.mcp import http_route  # the MCP SDK only where MCP is served

@@ -65,7 +65,7 @@ def _visibility(ctx: Context) -> Visibility | None:
 
 
 def _fail(exc: Korrel8Error) -> ToolError:
-    return ToolError(f"error: {exc}")
+    return ToolError(str(exc))
 
 
 def server(store: Store, *, max_depth: int = DEFAULT_MAX_DEPTH) -> MCPServer:

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 
 LABELS = ("method", "route", "status")
 UNMATCHED = "unmatched"  # a path no route serves: one series for all of them
@@ -45,12 +44,10 @@ class RequestMetrics:
 
 
 def route_of(request: Request) -> str:
-    """The template of the route that serves the request."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", UNMATCHED))
-    return UNMATCHED
+    """The template of the route that served the request (routing leaves it in the scope)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
 
 
 __all__ = ["RequestMetrics", "route_of"]

@@ -18,6 +18,16 @@ CLASS_PATTERN = r"[^:]+:[^:]+"
 QUERY_PATTERN = r"[^:]+:[^:]+:[^:]+"
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _optional(description: str | None = None) -> Any:
+    """An optional field of a response, left out when unset (korrel8r's omitempty), for
+    FastAPI and the MCP SDK alike."""
+    return Field(default=None, exclude_if=_is_none, description=description)
+
+
 class _Model(BaseModel):
     # Unknown fields are ignored, as korrel8r's Go decoder does: a newer client's extra
     # field is not an error.
@@ -75,25 +85,25 @@ class Neighbors(_Model):
 
 class QueryCount(_Model):
     query: str
-    count: int | None = None
+    count: int | None = _optional()
 
 
 class Rule(_Model):
     name: str
-    queries: list[QueryCount] | None = None
+    queries: list[QueryCount] | None = _optional()
 
 
 class Edge(_Model):
     start: str = Field(description="Class of the start node, DOMAIN:CLASS.")
     goal: str = Field(description="Class of the goal node, DOMAIN:CLASS.")
-    rules: list[Rule] | None = None
+    rules: list[Rule] | None = _optional("The rules followed along this edge (rules=true).")
 
 
 class Node(_Model):
     class_: str = Field(alias="class", description="Full class name, DOMAIN:CLASS.")
-    count: int | None = None
-    queries: list[QueryCount] | None = None
-    result: list[dict[str, Any]] | None = None
+    count: int | None = _optional("Objects of this class.")
+    queries: list[QueryCount] | None = _optional("Queries for them: each object's ref.")
+    result: list[dict[str, Any]] | None = _optional("The objects (results=true).")
 
 
 class Graph(_Model):
@@ -103,8 +113,8 @@ class Graph(_Model):
 
 class Domain(_Model):
     name: str
-    description: str | None = None
-    stores: list[dict[str, str]] | None = None
+    description: str | None = _optional()
+    stores: list[dict[str, str]] | None = _optional()
 
 
 class Help(_Model):

@@ -19,7 +19,6 @@ from korrel8.api import errors
 from korrel8.api.app import create_app
 from korrel8.api.metrics import RequestMetrics
 from korrel8.api.server import Server
-from korrel8.correlate import DEFAULT_MAX_DEPTH
 from korrel8.graph.store import Store
 from korrel8.service.telemetry import Telemetry
 
@@ -57,7 +56,7 @@ class StatusServer(Server):
 
     def __init__(
         self, host: str, port: int, telemetry: Telemetry, store: Store | None = None, *,
-        max_depth: int = DEFAULT_MAX_DEPTH, certfile: Path | None = None,
+        max_depth: int | None = None, certfile: Path | None = None,
         keyfile: Path | None = None,
     ) -> None:  # fmt: skip
         api = None
