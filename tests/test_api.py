@@ -6,7 +6,11 @@ Python API answers for the same search."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,8 @@ from korrel8.errors import ConfigError
 from korrel8.result import Result
 from tests.api_client import Client, api
 from tests.api_data import Loaded, loaded
+from tests.servers.common import free_port
+from tests.servers.neo4j import Neo4jServer
 
 __all__ = ["api", "loaded"]  # fixtures
 
@@ -365,3 +371,32 @@ def test_fuzzed_requests_never_fail_with_a_500_or_a_traceback(own_spec: Any) -> 
                 assert set(response.json()) == {"error"}, response.text
 
         check()
+
+
+def test_korrel8_web_answers_the_api_until_interrupted(
+    neo4j_server: Neo4jServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {**os.environ, "NEO4J_URI": neo4j_server.uri, "NEO4J_USER": neo4j_server.user,
+           "NEO4J_PASSWORD": neo4j_server.password, "KORREL8_CONFIG": ""}  # fmt: skip
+    korrel8 = Path(sys.executable).parent / "korrel8"
+    process = subprocess.Popen([korrel8, "web", "--port", str(port)], env=env, cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1alpha1/domains"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                answer = requests.get(url, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "korrel8 web did not answer"
+                time.sleep(0.5)
+        assert answer.status_code == 200 and answer.json()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -164,6 +164,7 @@ def test_every_manifest_is_a_kubernetes_object_without_unknown_fields() -> None:
         "ConfigMap",
         "Secret",
         "Deployment",
+        "Service",
     }
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     applied = {path.name for path in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 LABELS = ("method", "route", "status")
 UNMATCHED = "unmatched"  # a path no route serves: one series for all of them
@@ -44,10 +45,15 @@ class RequestMetrics:
 
 
 def route_of(request: Request) -> str:
-    """The template of the route that served the request (routing leaves it in the scope)."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED
+    """The template of the route that served the request: FastAPI's routing leaves it in the
+    scope; a plain Starlette route (/mcp) is found by matching."""
+    path = getattr(request.scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.FULL:
+            return route.path
+    return UNMATCHED
 
 
 __all__ = ["RequestMetrics", "route_of"]

@@ -45,8 +45,9 @@ _GRAPH: dict[str, Any] = {
 
 
 def _reason(response: Response, found: answers.Goals) -> None:
-    if found.reason:  # a header is one line: the first says what was not reached
-        response.headers[REASON_HEADER] = found.reason.splitlines()[0][:500]
+    if found.reason:  # a header is one line of Latin-1: the first says what was not reached
+        line = found.reason.splitlines()[0][:500]
+        response.headers[REASON_HEADER] = line.encode("ascii", "backslashreplace").decode()
 
 
 # --- help and domains -------------------------------------------------------------------
