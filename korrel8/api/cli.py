@@ -15,6 +15,7 @@ from korrel8.config import load_settings
 from korrel8.console.output import fail
 from korrel8.errors import Korrel8Error
 from korrel8.graph.store import Store
+from korrel8.service.cli import _wait_for_signal
 
 log = logging.getLogger("korrel8.web")
 
@@ -49,8 +50,11 @@ def web(
         except OSError as exc:
             message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
             raise fail(Korrel8Error(message)) from exc
+        server.start()
         log.info("korrel8r's REST API on %s/api/v1alpha1, MCP on %s/mcp", server.url, server.url)
-        server.run()
+        _wait_for_signal()  # serve's: SIGTERM or SIGINT stops cleanly, a second at once
+        server.stop()
+        log.info("stopped cleanly")
     except Korrel8Error as exc:
         raise fail(exc) from exc
     finally:
