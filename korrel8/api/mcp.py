@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from korrel8.api import answers, convert, models
 from korrel8.api.deps import Visibility, caller
-from korrel8.api.errors import error_response
+from korrel8.api.errors import error_response, status_of
 from korrel8.correlate import DEFAULT_MAX_DEPTH
 from korrel8.errors import Korrel8Error
 from korrel8.graph.store import Store
@@ -182,6 +182,9 @@ class _WithCaller:
                 found = await found
         except HTTPException as exc:
             await error_response(exc.status_code, str(exc.detail))(scope, receive, send)
+            return
+        except Korrel8Error as exc:
+            await error_response(status_of(exc), str(exc))(scope, receive, send)
             return
         scope.setdefault("state", {})[_STATE_KEY] = found
         await self.app(scope, receive, send)
