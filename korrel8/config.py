@@ -122,6 +122,10 @@ class ServeSettings(BaseModel):
     jitter_seconds: float = Field(default=5.0, ge=0)
     graph_interval_seconds: float = Field(default=60.0, gt=0)  # graph-size gauges
     purge_interval_seconds: float = Field(default=3600.0, gt=0)  # retention purge
+    # HTTPS for the serve port (and `korrel8 web`): a PEM certificate and its key, both or
+    # neither (plain HTTP).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 class ApiSettings(BaseModel):

@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "rules": CORE | GRAPH,
     "correlate": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.expand"},
     "render": CORE | {"korrel8.result", "korrel8.render"},
-    "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service"},
+    "api": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.api"},
+    "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service", "korrel8.api"},
     "console": CORE | {"korrel8.console"},
 }
 
@@ -42,6 +43,7 @@ def part_of(module: str) -> str | None:
         ("korrel8.rules", "rules"),
         ("korrel8.render", "render"),
         ("korrel8.service", "service"),
+        ("korrel8.api", "api"),
         ("korrel8.console", "console"),
     ):
         if module == prefix or module.startswith(prefix + "."):

@@ -164,6 +164,7 @@ def test_every_manifest_is_a_kubernetes_object_without_unknown_fields() -> None:
         "ConfigMap",
         "Secret",
         "Deployment",
+        "Service",
     }
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     applied = {path.name for path in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
@@ -380,3 +381,16 @@ def test_the_probes_reach_what_korrel8_serve_answers(clean_env: pytest.MonkeyPat
             assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200, path
     finally:
         server.stop()
+
+
+def test_the_service_exposes_the_serve_port_of_the_deployments_pods() -> None:
+    """The API, MCP and /metrics are reached in the cluster through the Service."""
+    service, deployment = one("Service"), one("Deployment")
+    template = deployment["spec"]["template"]
+    assert service["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    [container] = template["spec"]["containers"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    [port] = service["spec"]["ports"]
+    assert port["targetPort"] in named
+    assert port["port"] == named[port["targetPort"]] == ServeSettings().port

@@ -1,7 +1,7 @@
 """The running service: APScheduler runs every ingest job on its interval (with jitter,
 never overlapping itself), refreshes the graph-size gauges and purges expired history; a
 rules thread applies the rules incrementally after each ingest that wrote something; a
-small HTTP server reports on it.
+HTTP server reports on it and answers the REST API and MCP.
 
 The rules run in a thread of their own rather than inside the ingest jobs, so that a long
 rule run never delays an ingest: ingests that finish while the rules run are served by
@@ -96,7 +96,10 @@ class Service:
         closed = rule_runner.close_retired(self.store, (r.name for r in self.rules))
         if closed:
             log.info("closed %d edges of rules no longer enabled", closed)
-        self.http = StatusServer(serve.host, serve.port, self.telemetry)
+        self.http = StatusServer(
+            serve.host, serve.port, self.telemetry, self.store,
+            max_depth=self.settings.max_depth, certfile=serve.tls_cert, keyfile=serve.tls_key,
+        )  # fmt: skip
         self.http.start()
         now = datetime.now(UTC)
         for job in self.jobs:
