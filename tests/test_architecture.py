@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "rules": CORE | GRAPH,
     "correlate": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.expand"},
     "render": CORE | {"korrel8.result", "korrel8.render"},
-    "api": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.api"},
+    # auth asks Kubernetes through the ingester's connection (kubeconfig, in-cluster, retries).
+    "api": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.api", "ingest.k8s.api"},
     "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service", "korrel8.api"},
     "console": CORE | {"korrel8.console"},
 }

@@ -17,10 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 import yaml
+from prometheus_client import CollectorRegistry
 
 from ingest.k8s.api import connect
+from korrel8.api.app import create_app
 from korrel8.api.auth import Authenticator, auth_mode, is_loopback
+from korrel8.api.server import Server
 from korrel8.config import ApiSettings, KubernetesSettings
 from korrel8.correlate import Korrel8
 from korrel8.errors import ConfigError, KubernetesError, StartNotFoundError, Unauthenticated
@@ -28,6 +32,7 @@ from korrel8.graph.rows import EdgeRow, NodeRow
 from korrel8.graph.store import Store
 from korrel8.model import Class, ref
 from korrel8.visibility import Visibility
+from tests.api_client import Client
 from tests.servers.kube import (
     KubeServer,
     create_namespace,
@@ -298,3 +303,77 @@ def test_korrel8_without_review_rights_says_which_role_to_bind(
             auth.caller(teams["a"].token)
     finally:
         auth.close()
+
+
+# --- the REST API and MCP ---------------------------------------------------------------
+
+
+@pytest.fixture
+def rest_api(store: Store, auth: Authenticator) -> Iterator[Client]:
+    """korrel8r's REST API (and MCP) with Kubernetes auth, on a free loopback port."""
+    app = create_app(store, registry=CollectorRegistry(), authenticator=auth)
+    server = Server(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        yield Client(server.url)
+    finally:
+        server.stop()
+
+
+def listed_logs(api: Client, token: str) -> set[str]:
+    body = {"goals": ["log:application"], "start": {"queries": [START]}}
+    response = api.post("/lists/goals", body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return {q["query"] for n in response.json() for q in n["queries"]}
+
+
+def test_over_rest_each_service_account_sees_only_its_namespace(
+    kube: KubeServer, rest_api: Client, teams: dict[str, Team]
+) -> None:
+    for team in teams.values():
+        assert listed_logs(rest_api, team.token) == team.logs
+    everything = teams["a"].logs | teams["b"].logs
+    assert listed_logs(rest_api, readonly_token(kube)) == everything
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic dXNlcjpwYXNz"}],
+    ids=["no-token", "rejected-token", "not-bearer"],
+)
+def test_over_rest_a_missing_or_rejected_token_is_401(
+    rest_api: Client, teams: dict[str, Team], headers: dict[str, str]
+) -> None:
+    body = {"goals": ["log:application"], "start": {"queries": [START]}}
+    for response in (
+        rest_api.get("/domains", headers=headers),
+        rest_api.post("/graphs/goals", body, headers=headers),
+        rest_api.post("/lists/goals", body, headers=headers),
+        rest_api.get("/objects", params={"query": START}, headers=headers),
+    ):
+        assert response.status_code == 401, response.text
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert set(response.json()) == {"error"}
+    mcp = requests.post(
+        f"{rest_api.base}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={**headers, "Accept": "application/json, text/event-stream"},
+        timeout=30,
+    )
+    assert mcp.status_code == 401
+
+
+def test_over_rest_a_hidden_object_answers_as_one_that_does_not_exist(
+    rest_api: Client, teams: dict[str, Team]
+) -> None:
+    def objects(namespace: str) -> tuple[int, str]:
+        query = f"k8s:Pod:{{namespace: {namespace}, name: web-0}}"
+        response = rest_api.get(
+            "/objects",
+            params={"query": query},
+            headers={"Authorization": f"Bearer {teams['a'].token}"},
+        )
+        return response.status_code, response.text.replace(namespace, "NS")
+
+    assert objects(teams["a"].namespace)[0] == 200
+    assert objects(teams["b"].namespace) == objects("no-such-namespace")

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from korrel8.api import answers, errors, routes
+from korrel8.api.auth import Authenticator
 from korrel8.api.metrics import RequestMetrics
 from korrel8.correlate import DEFAULT_MAX_DEPTH
 from korrel8.graph.store import Store
@@ -32,9 +33,11 @@ def create_app(
     registry: CollectorRegistry | None = None,
     mcp: bool = True,
     host: str = "127.0.0.1",
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """The API over ``store``. ``registry``: where request metrics go (none without);
-    ``mcp``: serve MCP at /mcp too; ``host``: where the server listens (see mcp.http_route)."""
+    ``mcp``: serve MCP at /mcp too; ``host``: where the server listens (see mcp.http_route);
+    ``authenticator``: who each caller is and what they see (None: everyone sees all)."""
     max_depth = max_depth or DEFAULT_MAX_DEPTH  # None: korrel8's default
     session_manager = None
     if mcp:
@@ -60,6 +63,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = answers.Engine(store, max_depth)
+    app.state.authenticator = authenticator
     errors.install(app)
     app.include_router(routes.router)
     if registry is not None:

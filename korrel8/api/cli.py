@@ -29,6 +29,7 @@ def web(
     """Answer korrel8r's REST API (/api/v1alpha1) and MCP (/mcp) from the graph, until
     Ctrl-C. HTTPS with serve.tls_cert and serve.tls_key."""
     from korrel8.api.app import create_app
+    from korrel8.api.auth import Authenticator
     from korrel8.api.server import Server
 
     logging.basicConfig(
@@ -43,8 +44,13 @@ def web(
         store = Store.connect(settings)
     except Korrel8Error as exc:
         raise fail(exc) from exc
+    authenticator = None
     try:
-        app = create_app(store, max_depth=settings.max_depth, host=host)
+        # Who may ask, and what each caller sees (api.auth; none only on loopback).
+        authenticator = Authenticator.from_settings(settings, store, host)
+        app = create_app(
+            store, max_depth=settings.max_depth, host=host, authenticator=authenticator
+        )
         try:
             server = Server(app, host, port, certfile=serve.tls_cert, keyfile=serve.tls_key)
         except OSError as exc:
@@ -58,6 +64,8 @@ def web(
     except Korrel8Error as exc:
         raise fail(exc) from exc
     finally:
+        if authenticator is not None:
+            authenticator.close()
         store.close()
 
 

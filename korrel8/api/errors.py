@@ -13,9 +13,11 @@ from starlette.exceptions import HTTPException
 
 from korrel8.errors import (
     Korrel8Error,
+    KubernetesError,
     QueryTimeoutError,
     StartNotFoundError,
     StoreError,
+    Unauthenticated,
     UnknownDomainError,
 )
 
@@ -24,6 +26,10 @@ log = logging.getLogger("korrel8.api")
 
 def status_of(exc: Korrel8Error) -> int:
     """The HTTP status of a korrel8 error."""
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, KubernetesError):  # Kubernetes could not say who the caller is
+        return 503
     if isinstance(exc, UnknownDomainError | StartNotFoundError):
         return 404
     if isinstance(exc, QueryTimeoutError):
@@ -34,7 +40,9 @@ def status_of(exc: Korrel8Error) -> int:
 
 
 def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    # A 401 says how to authenticate (RFC 6750).
+    headers = {"WWW-Authenticate": 'Bearer realm="korrel8"'} if status == 401 else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

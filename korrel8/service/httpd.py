@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from korrel8.api import errors
 from korrel8.api.app import create_app
+from korrel8.api.auth import Authenticator
 from korrel8.api.metrics import RequestMetrics
 from korrel8.api.server import Server
 from korrel8.graph.store import Store
@@ -57,11 +58,14 @@ class StatusServer(Server):
     def __init__(
         self, host: str, port: int, telemetry: Telemetry, store: Store | None = None, *,
         max_depth: int | None = None, certfile: Path | None = None,
-        keyfile: Path | None = None,
+        keyfile: Path | None = None, authenticator: Authenticator | None = None,
     ) -> None:  # fmt: skip
         api = None
         if store is not None:
-            api = create_app(store, max_depth=max_depth, registry=telemetry.registry, host=host)
+            api = create_app(
+                store, max_depth=max_depth, registry=telemetry.registry, host=host,
+                authenticator=authenticator,
+            )  # fmt: skip
         super().__init__(status_app(telemetry, api), host, port, certfile=certfile, keyfile=keyfile)
 
 
