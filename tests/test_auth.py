@@ -25,7 +25,7 @@ from ingest.k8s.api import connect
 from korrel8.api.app import create_app
 from korrel8.api.auth import Authenticator, auth_mode, is_loopback
 from korrel8.api.server import Server
-from korrel8.config import ApiSettings, KubernetesSettings
+from korrel8.config import ApiSettings, KubernetesSettings, Settings
 from korrel8.correlate import Korrel8
 from korrel8.errors import ConfigError, KubernetesError, StartNotFoundError, Unauthenticated
 from korrel8.graph.rows import EdgeRow, NodeRow
@@ -377,3 +377,13 @@ def test_over_rest_a_hidden_object_answers_as_one_that_does_not_exist(
 
     assert objects(teams["a"].namespace)[0] == 200
     assert objects(teams["b"].namespace) == objects("no-such-namespace")
+
+
+def test_kubernetes_auth_with_no_cluster_to_ask_is_a_clear_error(
+    store: Store, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config; not in a pod either
+    settings = Settings(api=ApiSettings(auth="kubernetes"))
+    with pytest.raises(ConfigError, match="no cluster can be asked"):
+        Authenticator.from_settings(settings, store, "0.0.0.0")

@@ -156,7 +156,15 @@ class Authenticator:
         if mode == "none":
             return cls(settings.api, store, mode="none")
         k8s = settings.sources.kubernetes
-        conn = connect(k8s, contexts(k8s)[0])
+        try:
+            conn = connect(k8s, contexts(k8s)[0])
+        except ConfigError as exc:
+            raise ConfigError(
+                f"api.auth: kubernetes (the default beyond loopback) asks Kubernetes who each "
+                f"caller is, and no cluster can be asked: {exc}. Configure "
+                "sources.kubernetes, or listen on 127.0.0.1, or set api.auth: none with "
+                "api.allow_insecure_no_auth: true"
+            ) from exc
         return cls(settings.api, store, conn, mode="kubernetes")
 
     def close(self) -> None:
