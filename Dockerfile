@@ -35,7 +35,8 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin kor
 USER 10001:10001
 WORKDIR /home/korrel8
 
-# /healthz and /metrics; serve.host defaults to loopback, which a container cannot publish.
+# The REST API, MCP, /healthz and /metrics; serve.host defaults to loopback, which a
+# container cannot publish.
 ENV KORREL8_SERVE__HOST=0.0.0.0
 EXPOSE 9464
 

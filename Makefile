@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-e2e venv lock \
+.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-e2e bench-api venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -56,6 +56,9 @@ bench-goals: venv
 # Cold start to first answer: snapshot ingest, rules, the demo's goal search (--pods N).
 bench-e2e: venv
 	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+bench-api: venv
+	$(BIN)/python -m bench.api_latency
 
 db-start: venv
 	$(BIN)/korrel8 db start

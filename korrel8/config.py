@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
@@ -124,6 +124,29 @@ class ServeSettings(BaseModel):
     jitter_seconds: float = Field(default=5.0, ge=0)
     graph_interval_seconds: float = Field(default=60.0, gt=0)  # graph-size gauges
     purge_interval_seconds: float = Field(default=3600.0, gt=0)  # retention purge
+    # HTTPS for the serve port (and `korrel8 web`): a PEM certificate and its key, both or
+    # neither (plain HTTP).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+class ApiSettings(BaseModel):
+    """The REST API and MCP (``korrel8 serve``, ``korrel8 web``): who may ask, and what each
+    caller sees (korrel8/api/auth.py)."""
+
+    # kubernetes: every request needs a bearer token that Kubernetes accepts (TokenReview),
+    # and sees what its user may list (SubjectAccessReview). none: every caller sees the
+    # whole graph. Unset: none on a loopback address, kubernetes on any other.
+    auth: Literal["kubernetes", "none"] | None = None
+    # How long a token's identity and permissions are kept before Kubernetes is asked again:
+    # a revoked RoleBinding takes effect within this time.
+    auth_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # auth: none beyond loopback serves the whole graph to anyone who reaches the port;
+    # refused unless this is set (and then logged as a warning at start).
+    allow_insecure_no_auth: bool = False
+    # The graph's clusters this Kubernetes' RBAC speaks for; empty: every cluster (one
+    # cluster per graph). With several, objects of the others are hidden from callers.
+    auth_clusters: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -165,6 +188,7 @@ class Settings(BaseSettings):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     # Extra label vocabulary files merged over the packaged one (korrel8/vocabulary.yaml).
     vocabularies: list[Path] = Field(default_factory=list)
 

@@ -40,6 +40,7 @@ from korrel8.graph.store import Store
 from korrel8.labels import SIGNAL_DOMAINS, normalize
 from korrel8.model import Class, Domain, Query, get_domain, parse_goal
 from korrel8.result import Node, Result, Statement, assemble, plain, time_value
+from korrel8.visibility import Visibility, cypher_parameter
 
 __all__ = [
     "DEFAULT_DEPTH",
@@ -324,16 +325,28 @@ def _start_text(start: str | Sequence[str]) -> str:
 
 
 def resolve(
-    store: Store, start: str | Sequence[str], window: Window, limit: int = DEFAULT_LIMIT
+    store: Store,
+    start: str | Sequence[str],
+    window: Window,
+    limit: int = DEFAULT_LIMIT,
+    visibility: Visibility | None = None,
 ) -> Start:
-    """The refs of the objects the start queries select in the window."""
+    """The refs of the objects the start queries select in the window. With a
+    ``visibility``, only those the caller may see: a hidden object is not found, exactly
+    as one that does not exist (its existence is not told)."""
+    visible = cypher_parameter(visibility)
     texts = [start] if isinstance(start, str) else list(start)
     if not texts or not all(t.strip() for t in texts):
         raise ParseError("no start given: write a query such as k8s:Pod:{namespace: x, name: y}")
     queries = [Query.parse(t.strip()) for t in texts]
     lookup = Statement(
         _statement("lookup"),
-        {"refs": [str(q) for q in queries], "since": window.since, "until": window.until},
+        {
+            "refs": [str(q) for q in queries],
+            "since": window.since,
+            "until": window.until,
+            "visible": visible,
+        },
     )
     ran = [lookup]
     found = {r["ref"]: r for r in _run(store, lookup.text, dict(lookup.parameters))}
@@ -344,6 +357,7 @@ def resolve(
         rows = [found[str(query)]] if str(query) in found else []
         if not rows:
             name, params = find_parameters(query, window, limit)
+            params["visible"] = visible
             find = Statement(_statement(name), params)
             ran.append(find)
             rows = _run(store, find.text, params)
@@ -355,7 +369,7 @@ def resolve(
             else:
                 outside.append(plain(row["props"]))
     if not objects:
-        raise StartNotFoundError(_not_found(store, queries, outside, window))
+        raise StartNotFoundError(_not_found(store, queries, outside, window, visible))
     if truncated:
         log.warning("the start selects more than %d objects; searching from the first", limit)
     text = texts[0] if len(texts) == 1 else ", ".join(texts)
@@ -363,7 +377,11 @@ def resolve(
 
 
 def _not_found(
-    store: Store, queries: Sequence[Query], outside: Sequence[Mapping[str, Any]], window: Window
+    store: Store,
+    queries: Sequence[Query],
+    outside: Sequence[Mapping[str, Any]],
+    window: Window,
+    visible: dict[str, Any] | None = None,
 ) -> str:
     wanted = " or ".join(str(q) for q in queries)
     span = f"between {window.since.isoformat()} and {window.until.isoformat()}"
@@ -374,7 +392,7 @@ def _not_found(
             "Widen the window (--since, --until, --at)."
         )
     message = f"no object matches {wanted}, at any time"
-    nearest = _nearest(store, queries[0])
+    nearest = _nearest(store, queries[0], visible)
     if nearest:
         message += ". Nearest by name:\n  " + "\n  ".join(nearest)
     return message
@@ -400,7 +418,9 @@ def _wanted_name(query: Query) -> str | None:
     return None
 
 
-def _nearest(store: Store, query: Query, count: int = 5) -> list[str]:
+def _nearest(
+    store: Store, query: Query, visible: dict[str, Any] | None = None, count: int = 5
+) -> list[str]:
     selector = query.selector
     namespace = selector.get("namespace") if isinstance(selector, dict) else None
     name = _wanted_name(query)
@@ -413,10 +433,11 @@ def _nearest(store: Store, query: Query, count: int = 5) -> list[str]:
             "namespace": namespace if isinstance(namespace, str) else None,
             "name": name,
             "limit": 5000,
+            "visible": visible,
         },
     )
     if not rows and namespace is not None:
-        return _nearest(store, query.model_copy(update={"selector": {}}), count)
+        return _nearest(store, query.model_copy(update={"selector": {}}), visible, count)
     if name is None:
         return sorted(str(r["ref"]) for r in rows)[:count]
 
@@ -491,6 +512,7 @@ def goal_search(
     wide: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
     status: StatusSpec = None,
+    visibility: Visibility | None = None,
 ) -> Result:
     """The goal objects related to the start, with the paths (and rules) that lead there.
 
@@ -501,6 +523,10 @@ def goal_search(
     ``status``: only goals with one of these statuses (computed at ingest, ingest/status.py;
     case-insensitive); the objects on the way to them are not filtered.
     Raises GoalUnreachableError, saying what is reachable, when no goal is found.
+
+    ``visibility``: what the caller may see (korrel8/visibility.py; None: everything).
+    Hidden objects are left out of the search itself: no path runs through one, and a goal
+    reached only through one is not found.
     """
     _check_start(start)
     goals = parse_goals(goal)
@@ -511,10 +537,12 @@ def goal_search(
     refs = as_refs(start)
     found: Start | None = None
     if refs is None:
-        found = resolve(store, start, window, limit)
+        found = resolve(store, start, window, limit, visibility)
         refs = list(found.refs)
     if not (wide or all_paths):
-        return _precise(store, start, found, refs, goals, depth, window, limit, max_depth, statuses)
+        return _precise(
+            store, start, found, refs, goals, depth, window, limit, max_depth, visibility, statuses
+        )
     name = "goals_all" if all_paths else "goals"
     path_query = Statement(
         _statement(name, depth),
@@ -524,6 +552,7 @@ def goal_search(
             "since": window.since,
             "until": window.until,
             "limit": limit,
+            "visible": cypher_parameter(visibility),
         },
     )
     row = _run(store, path_query.text, dict(path_query.parameters))[0]
@@ -536,7 +565,9 @@ def goal_search(
         all_paths=all_paths,
         mode="wide",
     )
-    return _answer(store, result, start, found, goals, window, limit, max_depth, statuses=statuses)
+    return _answer(
+        store, result, start, found, goals, window, limit, max_depth, visibility, statuses=statuses
+    )
 
 
 def _goal_fields(
@@ -569,15 +600,16 @@ def _answer(
     window: Window,
     limit: int,
     max_depth: int,
+    visibility: Visibility | None,
     expansion: Expansion | None = None,
     statuses: Sequence[str] | None = None,
 ) -> Result:
     """The result with its lone starts, or, with no goal, the error that says why."""
     if not result.goals:
         # Only now look the refs up: a start that is missing or outside the window says so.
-        found = found or resolve(store, start, window, limit)
+        found = found or resolve(store, start, window, limit, visibility)
         depth = result.depth or DEFAULT_DEPTH
-        error = _unreachable(store, found, goals, depth, window, max_depth, expansion)
+        error = _unreachable(store, found, goals, depth, window, max_depth, visibility, expansion)
         if statuses and any(_matches(goals, c) for c, _, _ in error.reachable):
             wanted = ", ".join(str(g) for g in goals)
             error = GoalUnreachableError(
@@ -599,11 +631,12 @@ def _precise(
     window: Window,
     limit: int,
     max_depth: int,
+    visibility: Visibility | None,
     statuses: Sequence[str] | None = None,
 ) -> Result:
     goal_keys = [(g.domain, g.name) if isinstance(g, Class) else (g.name, None) for g in goals]
     with store.reading() as read:
-        expansion = expand(read, refs, depth, window.since, window.until)
+        expansion = expand(read, refs, depth, window.since, window.until, visibility=visibility)
         chosen, left_out = choose(expansion, goal_keys, statuses)
         kept = {ref: chosen[ref] for ref in sorted(chosen)[: limit + 1]}
         objects, paths, edge_ids = fetch(read, expansion, kept)
@@ -615,6 +648,7 @@ def _precise(
             "since": window.since,
             "until": window.until,
             "limit": ROWS_PER_LEVEL,
+            "visible": cypher_parameter(visibility),
         },
     )
     if expansion.truncated:
@@ -631,19 +665,39 @@ def _precise(
     if expansion.truncated:
         result = replace(result, truncated=True)
     return _answer(
-        store, result, start, found, goals, window, limit, max_depth, expansion, statuses
+        store,
+        result,
+        start,
+        found,
+        goals,
+        window,
+        limit,
+        max_depth,
+        visibility,
+        expansion,
+        statuses,
     )
 
 
 def _reachable(
-    store: Store, refs: Sequence[str], window: Window, depth: int
+    store: Store,
+    refs: Sequence[str],
+    window: Window,
+    depth: int,
+    visibility: Visibility | None = None,
 ) -> list[tuple[str, int, int]]:
     """The classes within ``depth`` of the starts, each with its least depth and count,
     by the same bounded expansion goal search runs (never by enumerating paths)."""
-    return reachable_classes(expand(store.read, refs, depth, window.since, window.until))
+    found = expand(store.read, refs, depth, window.since, window.until, visibility=visibility)
+    return reachable_classes(found)
 
 
-def _class_alive(store: Store, goals: Sequence[Domain | Class], window: Window) -> list[str]:
+def _class_alive(
+    store: Store,
+    goals: Sequence[Domain | Class],
+    window: Window,
+    visibility: Visibility | None = None,
+) -> list[str]:
     """The goal classes (not domains) that have no object alive in the window."""
     classes = [g for g in goals if isinstance(g, Class)]
     if not classes:
@@ -655,6 +709,7 @@ def _class_alive(store: Store, goals: Sequence[Domain | Class], window: Window) 
             "classes": [{"domain": c.domain, "class": c.name} for c in classes],
             "since": window.since,
             "until": window.until,
+            "visible": cypher_parameter(visibility),
         },
     )
     alive = {f"{r['domain']}:{r['class']}" for r in rows if r["alive"]}
@@ -676,11 +731,12 @@ def _unreachable(
     depth: int,
     window: Window,
     max_depth: int,
+    visibility: Visibility | None = None,
     expansion: Expansion | None = None,
 ) -> GoalUnreachableError:
     wanted = ", ".join(str(g) for g in goals)
     span = f"between {window.since.isoformat()} and {window.until.isoformat()}"
-    empty = _class_alive(store, goals, window)
+    empty = _class_alive(store, goals, window, visibility)
     if empty and len(empty) == len(goals):
         return GoalUnreachableError(
             f"{', '.join(empty)} has no objects {span}: nothing to reach from {start.query}.",
@@ -690,14 +746,14 @@ def _unreachable(
     if expansion is not None and list(expansion.starts) == list(start.refs):
         reachable = reachable_classes(expansion)
     else:
-        reachable = _reachable(store, start.refs, window, depth)
+        reachable = _reachable(store, start.refs, window, depth, visibility)
     # Other times can hold more only if some edge left the search's states outside the
     # window (always so when the expansion is not at hand).
     outside = expansion is None or expansion.outside
     missing = not any(_matches(goals, c) for c, _, _ in reachable)
     other_times: list[str] = []
     if outside and missing:
-        ever = _reachable(store, start.refs, Window(_EPOCH, _FAR), depth)
+        ever = _reachable(store, start.refs, Window(_EPOCH, _FAR), depth, visibility)
         other_times = sorted({c for c, _, _ in ever if _matches(goals, c)})
     if other_times:
         message += (
@@ -729,9 +785,11 @@ def neighbour_search(
     limit: int = DEFAULT_LIMIT,
     both: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    visibility: Visibility | None = None,
 ) -> Result:
     """Every object within ``depth`` rule edges of the start (following their direction,
-    or either way with ``both``), nearest first, with the shortest paths to each."""
+    or either way with ``both``), nearest first, with the shortest paths to each; only
+    through what ``visibility`` lets the caller see (None: everything)."""
     _check_start(start)
     check_depth(depth, max_depth)
     _check_limit(limit)
@@ -739,11 +797,17 @@ def neighbour_search(
     refs = as_refs(start)
     found: Start | None = None
     if refs is None:
-        found = resolve(store, start, window, limit)
+        found = resolve(store, start, window, limit, visibility)
         refs = list(found.refs)
     path_query = Statement(
         _statement("neighbours_both" if both else "neighbours", depth),
-        {"starts": refs, "since": window.since, "until": window.until, "limit": limit},
+        {
+            "starts": refs,
+            "since": window.since,
+            "until": window.until,
+            "limit": limit,
+            "visible": cypher_parameter(visibility),
+        },
     )
     row = _run(store, path_query.text, dict(path_query.parameters))[0]
     result = assemble(
@@ -761,7 +825,8 @@ def neighbour_search(
         statements=(*(found.statements if found else ()), path_query),
     )
     if not result.nodes:
-        resolve(store, start, window, limit)  # raises: the start is missing or out of the window
+        # Raises: the start is missing, out of the window or hidden.
+        resolve(store, start, window, limit, visibility)
     return result if found is None else _with_starts(result, found)
 
 
@@ -771,12 +836,14 @@ def get_objects(
     *,
     window: Window | None = None,
     limit: int = DEFAULT_LIMIT,
+    visibility: Visibility | None = None,
 ) -> Result:
-    """The objects a query selects in the window (no paths)."""
+    """The objects a query selects in the window (no paths), of those ``visibility`` lets
+    the caller see (None: every one)."""
     _check_start(query)
     _check_limit(limit)
     window = window or make_window()
-    found = resolve(store, query, window, limit)
+    found = resolve(store, query, window, limit, visibility)
     last = found.statements[-1]
     return assemble(
         found.objects,
@@ -880,6 +947,7 @@ class Korrel8:
         all_paths: bool = False,
         wide: bool = False,
         status: StatusSpec = None,
+        visibility: Visibility | None = None,
     ) -> Result:
         """Goal objects of ``goal`` (a class, a bare domain, or a list) from ``start``:
         precise by default, every goal within the depth with ``wide`` (see goal_search);
@@ -895,6 +963,7 @@ class Korrel8:
             wide=wide,
             max_depth=self.max_depth,
             status=status,
+            visibility=visibility,
         )
 
     def neighbours(
@@ -907,6 +976,7 @@ class Korrel8:
         at: TimeSpec = None,
         limit: int = DEFAULT_LIMIT,
         both: bool = False,
+        visibility: Visibility | None = None,
     ) -> Result:
         """Every object within ``depth`` rule edges of ``start``."""
         return neighbour_search(
@@ -917,6 +987,7 @@ class Korrel8:
             limit=limit,
             both=both,
             max_depth=self.max_depth,
+            visibility=visibility,
         )
 
     def get(
@@ -927,6 +998,13 @@ class Korrel8:
         until: TimeSpec = None,
         at: TimeSpec = None,
         limit: int = DEFAULT_LIMIT,
+        visibility: Visibility | None = None,
     ) -> Result:
         """The objects ``query`` selects."""
-        return get_objects(self.store, query, window=make_window(since, until, at), limit=limit)
+        return get_objects(
+            self.store,
+            query,
+            window=make_window(since, until, at),
+            limit=limit,
+            visibility=visibility,
+        )

@@ -99,6 +99,11 @@ class KubernetesUnavailableError(KubernetesError):
     """The API server did not answer, after retries (timeouts, refused or reset connections)."""
 
 
+class Unauthenticated(Korrel8Error):
+    """A REST or MCP request with no bearer token, or one Kubernetes did not accept
+    (TokenReview): the API answers 401. The message never holds the token."""
+
+
 class StartNotFoundError(Korrel8Error):
     """The start query matches no object in the window; the message names the nearest."""
 

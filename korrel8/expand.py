@@ -31,6 +31,7 @@ from typing import Any
 
 from korrel8.graph import statements
 from korrel8.result import LeftOut
+from korrel8.visibility import Visibility, cypher_parameter
 
 __all__ = [
     "PATHS_PER_GOAL",
@@ -77,8 +78,12 @@ def expand(
     until: Any,
     *,
     limit: int = ROWS_PER_LEVEL,
+    visibility: Visibility | None = None,
 ) -> Expansion:
-    """Every state reachable within ``depth`` from each start, level by level."""
+    """Every state reachable within ``depth`` from each start, level by level. With a
+    ``visibility``, only through objects the caller may see: a hidden start reaches
+    nothing, and a hidden object is never entered."""
+    visible = cypher_parameter(visibility)
     text = statements.load("queries/expand")
     found = Expansion(tuple(starts))
     frontier: dict[tuple[str, bool], set[int]] = defaultdict(set)
@@ -95,6 +100,7 @@ def expand(
             since=since,
             until=until,
             limit=limit,
+            visible=visible,
         )
         if len(rows) > limit:
             found.truncated = True

@@ -9,7 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE = {"korrel8.model", "korrel8.errors", "korrel8.config", "korrel8.labels", "korrel8.querygen"}
+CORE = {
+    "korrel8.model",
+    "korrel8.errors",
+    "korrel8.config",
+    "korrel8.labels",
+    "korrel8.querygen",
+    "korrel8.visibility",
+}
 GRAPH = {"korrel8.graph"}
 # What each part may import of the project, besides itself.
 ALLOWED: dict[str, set[str]] = {
@@ -19,7 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "rules": CORE | GRAPH,
     "correlate": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.expand"},
     "render": CORE | {"korrel8.result", "korrel8.render"},
-    "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service"},
+    # auth asks Kubernetes through the ingester's connection (kubeconfig, in-cluster, retries).
+    "api": CORE | GRAPH | {"korrel8.result", "korrel8.correlate", "korrel8.api", "ingest.k8s.api"},
+    "service": CORE | GRAPH | {"ingest", "korrel8.rules", "korrel8.service", "korrel8.api"},
     "console": CORE | {"korrel8.console"},
 }
 
@@ -35,6 +44,7 @@ def part_of(module: str) -> str | None:
         ("korrel8.rules", "rules"),
         ("korrel8.render", "render"),
         ("korrel8.service", "service"),
+        ("korrel8.api", "api"),
         ("korrel8.console", "console"),
     ):
         if module == prefix or module.startswith(prefix + "."):

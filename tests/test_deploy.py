@@ -44,8 +44,12 @@ def manifests() -> Iterator[tuple[str, Obj]]:
                 yield path.name, doc
 
 
-def one(kind: str) -> Obj:
-    [found] = [doc for _, doc in manifests() if doc["kind"] == kind]
+def one(kind: str, name: str | None = None) -> Obj:
+    [found] = [
+        doc
+        for _, doc in manifests()
+        if doc["kind"] == kind and name in (None, doc["metadata"]["name"])
+    ]
     return found
 
 
@@ -164,6 +168,7 @@ def test_every_manifest_is_a_kubernetes_object_without_unknown_fields() -> None:
         "ConfigMap",
         "Secret",
         "Deployment",
+        "Service",
     }
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     applied = {path.name for path in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
@@ -172,7 +177,8 @@ def test_every_manifest_is_a_kubernetes_object_without_unknown_fields() -> None:
 
 
 def test_rbac_reads_exactly_the_ingested_kinds_and_nothing_more() -> None:
-    role, binding = one("ClusterRole"), one("ClusterRoleBinding")
+    role = one("ClusterRole")
+    binding = one("ClusterRoleBinding", role["metadata"]["name"])
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
         verbs = set(rule["verbs"])
@@ -380,3 +386,30 @@ def test_the_probes_reach_what_korrel8_serve_answers(clean_env: pytest.MonkeyPat
             assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200, path
     finally:
         server.stop()
+
+
+def test_the_service_exposes_the_serve_port_of_the_deployments_pods() -> None:
+    """The API, MCP and /metrics are reached in the cluster through the Service."""
+    service, deployment = one("Service"), one("Deployment")
+    template = deployment["spec"]["template"]
+    assert service["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    [container] = template["spec"]["containers"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    [port] = service["spec"]["ports"]
+    assert port["targetPort"] in named
+    assert port["port"] == named[port["targetPort"]] == ServeSettings().port
+
+
+def test_korrel8_may_ask_who_a_caller_is_and_what_it_may_list() -> None:
+    # TokenReview and SubjectAccessReview for the API's callers (korrel8/api/auth.py).
+    binding = one("ClusterRoleBinding", "korrel8-auth-delegator")
+    account = one("ServiceAccount")["metadata"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "system:auth-delegator",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]

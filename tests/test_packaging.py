@@ -40,8 +40,9 @@ def test_the_wheel_holds_every_cypher_file_and_data_file(tmp_path: Path) -> None
     missing = [f for f in tracked if data + f not in names]
     assert missing == []
     # Package data the code reads beside its modules.
-    for pattern in ("korrel8/*.yaml", "ingest/*.yaml", "korrel8/schemas/*.json",
-                    "korrel8/render/assets/*", "korrel8/graph/launcher/pom.xml"):  # fmt: skip
+    for pattern in ("korrel8/*.yaml", "korrel8/api/*.yaml", "ingest/*.yaml",
+                    "korrel8/schemas/*.json", "korrel8/render/assets/*",
+                    "korrel8/graph/launcher/pom.xml"):  # fmt: skip
         for path in ROOT.glob(pattern):
             assert str(path.relative_to(ROOT)) in names, path
 

@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import requests
 import yaml
+from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.k8s.kinds import builtin_kinds
@@ -506,3 +508,32 @@ def test_least_privilege_without_secrets_stays_up(
         assert [(r["class"], r["name"]) for r in rows] == [("ConfigMap", "settings")]
     finally:
         service.stop()
+
+
+def test_the_serve_port_answers_the_api_and_mcp_beside_health_and_metrics(
+    neo4j_server: Neo4jServer, store: Store, running: Callable[[Settings], Service]
+) -> None:
+    """One port: korrel8r's REST API and MCP over the graph the service keeps, with their
+    requests counted in /metrics by route template and status."""
+    write_pod(store, "shop", "web-1")
+    service = running(settings_for(neo4j_server))
+    assert service.http is not None
+    url = service.http.url
+    query = 'k8s:Pod:{"namespace":"shop","name":"web-1"}'
+    found = requests.get(f"{url}/api/v1alpha1/objects", params={"query": query}, timeout=30)
+    assert [o["name"] for o in found.json()] == ["web-1"]
+    missing = requests.get(f"{url}/api/v1alpha1/domain/nope/classes", timeout=30)
+    assert missing.status_code == 404 and "unknown domain" in missing.json()["error"]
+
+    async def tools() -> set[str]:
+        async with Client(f"{url}/mcp") as client:
+            return {t.name for t in (await client.list_tools()).tools}
+
+    assert "create_goals_graph" in anyio.run(tools)
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    route = "/api/v1alpha1/objects"
+    assert metric(text, "korrel8_http_requests_total", route=route, status="200") == 1
+    classes = "/api/v1alpha1/domain/{domain}/classes"
+    assert metric(text, "korrel8_http_requests_total", route=classes, status="404") == 1
+    assert (metric(text, "korrel8_http_requests_total", route="/mcp") or 0) >= 1

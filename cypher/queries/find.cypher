@@ -7,10 +7,19 @@
 //   its back-end `raw_labels` ("" where unused);
 // $since, $until: datetimes: reported as in_window rather than filtered, so that a miss
 //   can say what lies outside the window; $limit: objects (one more tells of a cut).
+// $visible: what the caller may see (korrel8/visibility.py), null for an operator: a
+//   hidden object is never matched, so no path runs through one.
 MATCH (n:Object)
 WHERE n.class = $class AND n.domain = $domain
   AND ($cluster IS NULL OR n.cluster = $cluster)
   AND ($namespace IS NULL OR n.namespace = $namespace)
+  AND ($visible IS NULL OR (
+    ($visible.clusters IS NULL OR n.cluster IN $visible.clusters) AND
+    CASE WHEN n.domain = 'k8s'
+      THEN n.class IN $visible.everywhere
+           OR n.namespace IN coalesce($visible.namespaces[n.class], [])
+      ELSE $visible.signals_everywhere OR n.namespace IN $visible.signal_namespaces
+    END))
   AND any(selector IN $selectors WHERE all(condition IN selector WHERE any(alt IN condition
         WHERE n[alt.key] = alt.value OR alt.label IN coalesce(n.labels, [])
               OR alt.raw IN coalesce(n.raw_labels, []))))

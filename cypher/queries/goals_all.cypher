@@ -6,13 +6,29 @@
 // $limit: goal objects returned (one more is fetched to tell that the list was cut).
 // Depth: the upper bound of the quantifier {1,4} is the depth korrel8 runs with
 // (a checked integer: Cypher takes no parameter there).
+// $visible: what the caller may see (korrel8/visibility.py), null for an operator: a
+//   hidden object is never matched, so no path runs through one.
 UNWIND $starts AS start_ref
 MATCH (s:Object {ref: start_ref})
 WHERE s.first_seen <= $until AND (s.deleted_at IS NULL OR s.deleted_at >= $since)
+  AND ($visible IS NULL OR (
+    ($visible.clusters IS NULL OR s.cluster IN $visible.clusters) AND
+    CASE WHEN s.domain = 'k8s'
+      THEN s.class IN $visible.everywhere
+           OR s.namespace IN coalesce($visible.namespaces[s.class], [])
+      ELSE $visible.signals_everywhere OR s.namespace IN $visible.signal_namespaces
+    END))
 MATCH p = (s)
   (()-[r]->(x)
     WHERE r.first_seen <= $until AND (r.valid_to IS NULL OR r.valid_to >= $since)
       AND x.first_seen <= $until AND (x.deleted_at IS NULL OR x.deleted_at >= $since)
+      AND ($visible IS NULL OR (
+        ($visible.clusters IS NULL OR x.cluster IN $visible.clusters) AND
+        CASE WHEN x.domain = 'k8s'
+          THEN x.class IN $visible.everywhere
+               OR x.namespace IN coalesce($visible.namespaces[x.class], [])
+          ELSE $visible.signals_everywhere OR x.namespace IN $visible.signal_namespaces
+        END))
   ){1,4}
   (g)
 WHERE any(goal IN $goals WHERE g.domain = goal.domain AND (goal.class IS NULL OR g.class = goal.class)

@@ -13,6 +13,8 @@ import typer
 from ingest.cli import ingest_app
 from ingest.k8s.cli import k8s as ingest_k8s
 from ingest.snapshot_cli import register as register_snapshot
+from korrel8.api.cli import mcp as mcp_command
+from korrel8.api.cli import web
 from korrel8.cli.query import register as register_queries
 from korrel8.cli.rules import rules_app
 from korrel8.config import Settings, load_settings
@@ -49,6 +51,8 @@ register_snapshot(ingest_app)
 app.add_typer(ingest_app, name="ingest")
 register_queries(app)
 app.command("serve")(serve)
+app.command("web")(web)
+app.command("mcp")(mcp_command)
 
 
 def _settings() -> Settings:

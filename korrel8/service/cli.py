@@ -34,10 +34,10 @@ class LogLevel(enum.StrEnum):
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address of /healthz and /metrics (serve.host).")
+        str | None, typer.Option(help="Address of /healthz, /metrics and the API (serve.host).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port of /healthz and /metrics (serve.port).")
+        int | None, typer.Option(help="Port of /healthz, /metrics and the API (serve.port).")
     ] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="What to log.")] = (
         LogLevel.info
@@ -85,7 +85,10 @@ def serve(
             service.stop()
             raise typer.Exit(code=1) from exc
         assert service.http is not None
-        log.info("serving /healthz and /metrics on %s", service.http.url)
+        log.info(
+            "serving /healthz, /metrics, the REST API (/api/v1alpha1) and MCP (/mcp) on %s",
+            service.http.url,
+        )
         for job in jobs:
             log.info("%s every %.0f s", job.id, job.interval)
         _wait_for_signal()

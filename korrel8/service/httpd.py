@@ -1,72 +1,72 @@
-"""The HTTP side of ``korrel8 serve``: GET /healthz (JSON; 200, or 503 while Neo4j does
-not answer or korrel8 stops), GET /livez (200 while the process serves) and GET /metrics
-(Prometheus text format). Nothing else is served."""
+"""The HTTP side of ``korrel8 serve``, on one port: GET /healthz (JSON; 200, or 503 while
+Neo4j does not answer or korrel8 stops), GET /livez (200 while the process serves), GET
+/metrics (Prometheus text format, with the request metrics of every route), and, given the
+store, korrel8r's REST API under /api/v1alpha1 and MCP at /mcp (korrel8/api/).
+
+FastAPI under uvicorn (korrel8/api/server.py); HTTPS with serve.tls_cert and serve.tls_key.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from korrel8.api import errors
+from korrel8.api.app import create_app
+from korrel8.api.auth import Authenticator
+from korrel8.api.metrics import RequestMetrics
+from korrel8.api.server import Server
+from korrel8.graph.store import Store
 from korrel8.service.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 
-class StatusServer(ThreadingHTTPServer):
-    daemon_threads = True
+def status_app(telemetry: Telemetry, app: FastAPI | None = None) -> FastAPI:
+    """``app`` (or a bare application) with /healthz, /livez and /metrics; request
+    metrics go to the telemetry's registry."""
+    if app is None:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        errors.install(app)
+        app.middleware("http")(RequestMetrics(telemetry.registry).middleware)
 
-    def __init__(self, host: str, port: int, telemetry: Telemetry) -> None:
-        super().__init__((host, port), _Handler)
-        self.telemetry = telemetry
-        self._thread: threading.Thread | None = None
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        ok, body = telemetry.health()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+    # The process answers: for a liveness probe, which must not restart korrel8 while
+    # Neo4j is down (a restart would not bring it back).
+    @app.get("/livez", include_in_schema=False)
+    def livez() -> Response:
+        return PlainTextResponse("ok\n")
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="korrel8-http",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(telemetry.metrics(), media_type=CONTENT_TYPE_LATEST)
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: StatusServer
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            ok, body = self.server.telemetry.health()
-            self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
-        elif path == "/livez":  # the process answers: for a liveness probe, which must not
-            # restart korrel8 while Neo4j is down (a restart would not bring it back)
-            self._send(200, b"ok\n", "text/plain")
-        elif path == "/metrics":
-            self._send(200, self.server.telemetry.metrics(), CONTENT_TYPE_LATEST)
-        else:
-            self._send(404, b"not found: try /healthz, /livez or /metrics\n", "text/plain")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+    return app
 
 
-__all__ = ["StatusServer"]
+class StatusServer(Server):
+    """The serve port: health and metrics, and the API when given the store."""
+
+    def __init__(
+        self, host: str, port: int, telemetry: Telemetry, store: Store | None = None, *,
+        max_depth: int | None = None, certfile: Path | None = None,
+        keyfile: Path | None = None, authenticator: Authenticator | None = None,
+    ) -> None:  # fmt: skip
+        api = None
+        if store is not None:
+            api = create_app(
+                store, max_depth=max_depth, registry=telemetry.registry, host=host,
+                authenticator=authenticator,
+            )  # fmt: skip
+        super().__init__(status_app(telemetry, api), host, port, certfile=certfile, keyfile=keyfile)
+
+
+__all__ = ["StatusServer", "status_app"]

@@ -1,7 +1,7 @@
 """The running service: APScheduler runs every ingest job on its interval (with jitter,
 never overlapping itself), refreshes the graph-size gauges and purges expired history; a
 rules thread applies the rules incrementally after each ingest that wrote something; a
-small HTTP server reports on it.
+HTTP server reports on it and answers the REST API and MCP.
 
 The rules run in a thread of their own rather than inside the ingest jobs, so that a long
 rule run never delays an ingest: ingests that finish while the rules run are served by
@@ -28,6 +28,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from korrel8.api.auth import Authenticator
 from korrel8.config import Settings
 from korrel8.errors import Korrel8Error, StoreUnavailableError
 from korrel8.graph.store import Store
@@ -80,6 +81,7 @@ class Service:
         self._rules_thread = threading.Thread(target=self._rules_loop, name="korrel8-rules",
                                               daemon=True)  # fmt: skip
         self.http: StatusServer | None = None
+        self.authenticator: Authenticator | None = None
         # One thread per job, plus the graph gauges and the purge: no job waits for a
         # thread, so max_instances alone decides what is skipped.
         self.scheduler = BackgroundScheduler(
@@ -97,7 +99,13 @@ class Service:
         closed = rule_runner.close_retired(self.store, (r.name for r in self.rules))
         if closed:
             log.info("closed %d edges of rules no longer enabled", closed)
-        self.http = StatusServer(serve.host, serve.port, self.telemetry)
+        # Who may ask the API, and what each caller sees (api.auth; none only on loopback).
+        self.authenticator = Authenticator.from_settings(self.settings, self.store, serve.host)
+        self.http = StatusServer(
+            serve.host, serve.port, self.telemetry, self.store,
+            max_depth=self.settings.max_depth, certfile=serve.tls_cert, keyfile=serve.tls_key,
+            authenticator=self.authenticator,
+        )  # fmt: skip
         self.http.start()
         now = datetime.now(UTC)
         for job in self.jobs:
@@ -133,6 +141,8 @@ class Service:
             self._rules_thread.join()
         if self.http is not None:
             self.http.stop()
+        if self.authenticator is not None:
+            self.authenticator.close()
 
     @property
     def stopping(self) -> bool:
