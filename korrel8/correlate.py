@@ -168,8 +168,8 @@ def make_window(
 # --- statements -------------------------------------------------------------------------
 
 
-def _statement(name: str, depth: int | None = None) -> str:
-    text = statements.load(f"queries/{name}")
+def _statement(name: str, depth: int | None = None, visible: object = None) -> str:
+    text = statements.for_caller(statements.load(f"queries/{name}"), visible)
     if depth is None:
         return text
     # The file's quantifier {m,n} takes the checked depth as n (see the module docstring).
@@ -340,7 +340,7 @@ def resolve(
         raise ParseError("no start given: write a query such as k8s:Pod:{namespace: x, name: y}")
     queries = [Query.parse(t.strip()) for t in texts]
     lookup = Statement(
-        _statement("lookup"),
+        _statement("lookup", visible=visible),
         {
             "refs": [str(q) for q in queries],
             "since": window.since,
@@ -358,7 +358,7 @@ def resolve(
         if not rows:
             name, params = find_parameters(query, window, limit)
             params["visible"] = visible
-            find = Statement(_statement(name), params)
+            find = Statement(_statement(name, visible=visible), params)
             ran.append(find)
             rows = _run(store, find.text, params)
             truncated = truncated or len(rows) > limit
@@ -426,7 +426,7 @@ def _nearest(
     name = _wanted_name(query)
     rows = _run(
         store,
-        _statement("nearest"),
+        _statement("nearest", visible=visible),
         {
             "domain": query.class_.domain,
             "class": query.class_.name,
@@ -545,7 +545,7 @@ def goal_search(
         )
     name = "goals_all" if all_paths else "goals"
     path_query = Statement(
-        _statement(name, depth),
+        _statement(name, depth, cypher_parameter(visibility)),
         {
             "starts": refs,
             "goals": _goal_parameter(goals, statuses),
@@ -642,7 +642,7 @@ def _precise(
         objects, paths, edge_ids = fetch(read, expansion, kept)
     shown = Statement(_statement("show_paths"), {"edges": edge_ids})
     steps = Statement(
-        _statement("expand"),
+        _statement("expand", visible=cypher_parameter(visibility)),
         {
             "frontier": [{"ref": r, "up": False} for r in refs],
             "since": window.since,
@@ -704,7 +704,7 @@ def _class_alive(
         return []
     rows = _run(
         store,
-        _statement("class_alive"),
+        _statement("class_alive", visible=cypher_parameter(visibility)),
         {
             "classes": [{"domain": c.domain, "class": c.name} for c in classes],
             "since": window.since,
@@ -800,7 +800,9 @@ def neighbour_search(
         found = resolve(store, start, window, limit, visibility)
         refs = list(found.refs)
     path_query = Statement(
-        _statement("neighbours_both" if both else "neighbours", depth),
+        _statement(
+            "neighbours_both" if both else "neighbours", depth, cypher_parameter(visibility)
+        ),
         {
             "starts": refs,
             "since": window.since,

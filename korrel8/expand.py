@@ -84,7 +84,7 @@ def expand(
     ``visibility``, only through objects the caller may see: a hidden start reaches
     nothing, and a hidden object is never entered."""
     visible = cypher_parameter(visibility)
-    text = statements.load("queries/expand")
+    text = statements.for_caller(statements.load("queries/expand"), visible)
     found = Expansion(tuple(starts))
     frontier: dict[tuple[str, bool], set[int]] = defaultdict(set)
     for i, ref in enumerate(starts):

@@ -4,13 +4,14 @@
 //   hidden object is never matched, so no path runs through one.
 UNWIND $refs AS wanted
 MATCH (n:Object {ref: wanted})
-WHERE ($visible IS NULL OR (
-  ($visible.clusters IS NULL OR n.cluster IN $visible.clusters) AND
-  CASE WHEN n.domain = 'k8s'
-    THEN n.class IN $visible.everywhere
-         OR n.namespace IN coalesce($visible.namespaces[n.class], [])
-    ELSE $visible.signals_everywhere OR n.namespace IN $visible.signal_namespaces
-  END))
+WHERE true
+  AND ($visible IS NULL OR (
+    ($visible.clusters IS NULL OR n.cluster IN $visible.clusters) AND
+    CASE WHEN n.domain = 'k8s'
+      THEN n.class IN $visible.everywhere
+           OR n.namespace IN coalesce($visible.namespaces[n.class], [])
+      ELSE $visible.signals_everywhere OR n.namespace IN $visible.signal_namespaces
+    END))
 RETURN n.ref AS ref,
        n.first_seen <= $until AND (n.deleted_at IS NULL OR n.deleted_at >= $since) AS in_window,
        n {.*, first_seen: toString(n.first_seen), last_seen: toString(n.last_seen),

@@ -6,6 +6,7 @@ parameters, and a user can paste the same text into Neo4j Browser.
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -38,3 +39,21 @@ def load(name: str) -> str:
 def load_many(name: str) -> list[str]:
     """The statements of a file that holds several, each ended by ``;``."""
     return [s.strip() for s in load(name).split(";") if s.strip()]
+
+
+# A caller's visibility clause in cypher/queries (`AND ($visible IS NULL OR (... END))`).
+_CALLER_CLAUSE = re.compile(r"\n[ \t]*AND \(\$visible IS NULL OR \(.*?\n[ \t]*END\)\)", re.S)
+
+
+def for_caller(text: str, visible: object) -> str:
+    """The statement as a caller with ``visible`` runs it: an operator's (``None``) without
+    the visibility clauses. Even with $visible null, their presence can lead the planner to
+    start a path query from a scan of every node rather than from the start's ref."""
+    if visible is not None:
+        return text
+    stripped = _CALLER_CLAUSE.sub("", text)
+    if "$visible" in stripped:
+        raise Korrel8Error(
+            "a $visible clause is not of the form AND ($visible IS NULL OR (... END))"
+        )
+    return stripped
