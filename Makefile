@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals venv lock \
+.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-memory venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -52,6 +52,10 @@ bench-k8s: venv
 
 bench-goals: venv
 	$(BIN)/python -m bench.goal_latency
+
+# Peak memory of `ingest snapshot`: compression bombs against a 10,000-pod snapshot.
+bench-memory: venv
+	$(BIN)/python -m bench.ingest_memory
 
 db-start: venv
 	$(BIN)/korrel8 db start

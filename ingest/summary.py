@@ -15,6 +15,9 @@ class Summary:
     deleted: int = 0  # nodes a complete listing swept
     errors: list[str] = field(default_factory=list)  # one line each, no credentials
     seconds: float = 0.0
+    # Why a listing that read without error still swept less than it could (a mass
+    # deletion held back, objects skipped): one line each.
+    partial: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -29,5 +32,6 @@ class Summary:
             "deleted": self.deleted,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
+            "partial": self.partial,
             "ok": self.ok,
         }
