@@ -49,8 +49,11 @@ Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a c
 loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
 taken as a complete listing of the classes it contains, objects or empty lists: after
 loading, the nodes of those classes in that cluster that it lacked are marked deleted.
-Not after a partial load: a file that cannot be parsed (or an archive that breaks off) is
-reported with its path and position, the rest still loads, and nothing is swept.
+Not after a partial load: a file that cannot be parsed (or an archive that breaks off, a
+file beyond a limit, a symlink out of a directory snapshot) is reported with its path and
+position, the rest still loads, and nothing is swept. Nor, unless ``allow_mass_delete``,
+for a kind that would lose more than a share of its nodes at once (the mass-delete guard,
+korrel8/graph/mass_delete.py): the summary says so, and the other kinds are swept.
 ``sweep=False`` (``--no-sweep``) is for snapshots that hold part of a cluster, like a
 must-gather, which inspects some namespaces only.
 
@@ -65,9 +68,14 @@ labels are not added (a must-gather keeps them in ``status/config.json``, not re
 streams are never swept: a must-gather has the logs of running pods only.
 
 Memory: one file at a time (a List file is parsed whole), plus the refs seen so far and the
-alerts. Naming the cluster from kube-system reads the snapshot twice (the first pass parses
-only the files that mention kube-system). Time: parsing YAML (PyYAML with libyaml) dominates;
-``-o json`` snapshots load several times faster.
+alerts. Bounded whatever the input (:class:`Limits`, settings ``snapshot_max_*``): a file's
+declared size, a document's size and nesting depth (checked before parsing: libyaml's
+composer recurses, and 100,000 levels crash the process), and, as an archive streams, what
+it decompresses to in all and at what ratio, so that a bomb is refused after a few MB
+(bench/ingest_memory.py measures it). Naming the cluster from kube-system reads the
+snapshot twice (the first pass parses only the files that mention kube-system). Time:
+parsing YAML (PyYAML with libyaml) dominates; ``-o json`` snapshots load several times
+faster.
 """
 
 from __future__ import annotations
