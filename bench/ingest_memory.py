@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from bench.neo4j import bench_settings, console
@@ -125,7 +126,9 @@ def load(run: Run, settings: Settings, workdir: Path) -> None:
     try:
         summary = json.loads(out.read_text().strip().splitlines()[-1])
         errors = summary["errors"]
-        run.outcome = errors[0][-110:] if errors else f"{sum(summary['objects'].values()):,} nodes"
+        # The error's cause, without the archive's path.
+        cause = errors[0].split(": ", 1)[-1] if errors else ""
+        run.outcome = cause[:90] if errors else f"{sum(summary['objects'].values()):,} nodes"
     except (IndexError, ValueError, KeyError):
         run.outcome = err.read_text().strip()[-110:]
 
@@ -140,7 +143,7 @@ def report(runs: list[Run]) -> None:
             f"{run.unpacked / MIB:,.0f} MiB", str(run.code), f"{run.seconds:.1f}",
             f"{run.peak_mib:,.0f} MiB", run.outcome,
         )  # fmt: skip
-    console.print(table)
+    Console(width=200).print(table)  # a row per case, also off a terminal
 
 
 def main() -> None:
