@@ -49,8 +49,11 @@ Source and sweep: the nodes get source ``k8s``, the live ingester's, so that a c
 loaded from a snapshot and later reached live is one set of nodes, not two. A snapshot is
 taken as a complete listing of the classes it contains, objects or empty lists: after
 loading, the nodes of those classes in that cluster that it lacked are marked deleted.
-Not after a partial load: a file that cannot be parsed (or an archive that breaks off) is
-reported with its path and position, the rest still loads, and nothing is swept.
+Not after a partial load: a file that cannot be parsed (or an archive that breaks off, a
+file beyond a limit, a symlink out of a directory snapshot) is reported with its path and
+position, the rest still loads, and nothing is swept. Nor, unless ``allow_mass_delete``,
+for a kind that would lose more than a share of its nodes at once (the mass-delete guard,
+korrel8/graph/mass_delete.py): the summary says so, and the other kinds are swept.
 ``sweep=False`` (``--no-sweep``) is for snapshots that hold part of a cluster, like a
 must-gather, which inspects some namespaces only.
 
@@ -65,24 +68,35 @@ labels are not added (a must-gather keeps them in ``status/config.json``, not re
 streams are never swept: a must-gather has the logs of running pods only.
 
 Memory: one file at a time (a List file is parsed whole), plus the refs seen so far and the
-alerts. Naming the cluster from kube-system reads the snapshot twice (the first pass parses
-only the files that mention kube-system). Time: parsing YAML (PyYAML with libyaml) dominates;
-``-o json`` snapshots load several times faster.
+alerts. Bounded whatever the input (:class:`Limits`, settings ``snapshot_max_*``): a file's
+declared size, a document's size and nesting depth (checked before parsing: libyaml's
+composer recurses, and 100,000 levels crash the process), and, as an archive streams, what
+it decompresses to in all and at what ratio, so that a bomb is refused after a few MB
+(bench/ingest_memory.py measures it). Naming the cluster from kube-system reads the
+snapshot twice (the first pass parses only the files that mention kube-system). Time:
+parsing YAML (PyYAML with libyaml) dominates; ``-o json`` snapshots load several times
+faster.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
+import lzma
 import os
+import re
 import tarfile
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import yaml
 
@@ -90,12 +104,14 @@ from ingest import alerts, snapshot_logs
 from ingest.k8s.kinds import KindSpec, known_kinds
 from ingest.k8s.rows import SOURCE, UNREPRESENTABLE, to_row
 from ingest.summary import Summary
+from korrel8.config import Settings
 from korrel8.errors import ParseError, SnapshotError, SnapshotFormatError
+from korrel8.graph import mass_delete
 from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store, utcnow
 from korrel8.model import get_domain
 
-__all__ = ["check", "cluster_name", "file_count", "ingest", "iter_alerts", "iter_objects"]
+__all__ = ["Limits", "check", "cluster_name", "file_count", "ingest", "iter_alerts", "iter_objects"]
 
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
@@ -206,16 +222,46 @@ def file_count(path: Path) -> int | None:
     return None if _archive_suffix(path) else 1
 
 
+MIB = 1024 * 1024
 # The largest file a snapshot may hold (uncompressed); a larger one, such as a compression
 # bomb, is refused from its declared size before anything is allocated.
-MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_FILE_BYTES = 512 * MIB
+# Below this much decompressed data the ratio is not judged: a small file's header
+# compresses no worse than a bomb's first blocks.
+RATIO_FLOOR_BYTES = 4 * MIB
+CHUNK = 1024 * 1024  # bytes read at a time from a decompressor
 
 
-class _TooLarge(Exception):
+@dataclass(frozen=True)
+class Limits:
+    """What a snapshot may cost; each has its setting (korrel8/config.py)."""
+
+    file_bytes: int = MAX_FILE_BYTES  # snapshot_max_file_mb: one file, uncompressed
+    document_bytes: int = 256 * MIB  # snapshot_max_document_mb: one YAML or JSON document
+    depth: int = 200  # snapshot_max_depth: nesting of lists and maps
+    total_bytes: int = 16_384 * MIB  # snapshot_max_total_mb: an archive, decompressed
+    ratio: float = 200.0  # snapshot_max_ratio: decompressed to compressed bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            file_bytes=settings.snapshot_max_file_mb * MIB,
+            document_bytes=settings.snapshot_max_document_mb * MIB,
+            depth=settings.snapshot_max_depth,
+            total_bytes=settings.snapshot_max_total_mb * MIB,
+            ratio=settings.snapshot_max_ratio,
+        )
+
+
+class _Refused(Exception):
+    """Something of the snapshot beyond a limit: the reading stops there, partial."""
+
+
+class _TooLarge(_Refused):
     def __init__(self, name: str, size: int, limit: int) -> None:
         super().__init__(
-            f"{name}: {size} bytes uncompressed, more than the {limit}-byte limit "
-            "(snapshot_max_file_mb setting, KORREL8_SNAPSHOT_MAX_FILE_MB)"
+            f"file too large: {name}: {size} bytes uncompressed, more than the {limit}-byte "
+            "limit (snapshot_max_file_mb setting, KORREL8_SNAPSHOT_MAX_FILE_MB)"
         )
 
 
@@ -224,75 +270,175 @@ def _check_size(name: str, size: int, limit: int) -> None:
         raise _TooLarge(name, size, limit)
 
 
+class _Counting(io.RawIOBase):
+    """A file that counts the bytes read from it (an archive's compressed bytes)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.count = raw, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.count += n or 0
+        return n or 0
+
+
+class _Metered(io.RawIOBase):
+    """An archive's decompressed stream, checked against the total and ratio limits as it
+    is read: a bomb is refused after at most a few MB, whatever it expands to."""
+
+    def __init__(self, name: str, data: BinaryIO, compressed: _Counting, limits: Limits):
+        self.name, self.data, self.compressed, self.limits = name, data, compressed, limits
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        chunk = self.data.read(min(len(view), CHUNK))
+        n = len(chunk)
+        view[:n] = chunk
+        self.count += n
+        limits = self.limits
+        if self.count > limits.total_bytes:
+            raise _Refused(
+                f"archive too large: {self.name} decompresses to more than "
+                f"{limits.total_bytes} bytes (snapshot_max_total_mb setting, "
+                "KORREL8_SNAPSHOT_MAX_TOTAL_MB)"
+            )
+        if self.count > RATIO_FLOOR_BYTES and self.count > limits.ratio * self.compressed.count:
+            raise _Refused(
+                f"compression bomb? {self.name}: {self.compressed.count} bytes decompressed "
+                f"to more than {self.count}, over the {limits.ratio:g}:1 limit "
+                "(snapshot_max_ratio setting, KORREL8_SNAPSHOT_MAX_RATIO)"
+            )
+        return n
+
+
+# Told by their first bytes, as tarfile's "r|*" does, whatever the file's suffix says.
+def _gunzip(fileobj: BinaryIO, mode: str) -> gzip.GzipFile:
+    return gzip.GzipFile(fileobj=fileobj, mode=mode)
+
+
+_DECOMPRESS: dict[bytes, Callable[..., Any]] = {
+    b"\x1f\x8b": _gunzip,
+    b"BZh": bz2.BZ2File,
+    b"\xfd7zXZ\x00": lzma.LZMAFile,
+}
+
+
+def _decompressed(raw: BinaryIO) -> BinaryIO:
+    head = raw.peek(6)[:6] if hasattr(raw, "peek") else b""
+    for magic, open_ in _DECOMPRESS.items():
+        if head.startswith(magic):
+            return open_(raw, mode="rb")  # type: ignore[no-any-return]
+    return raw
+
+
+# What reading a broken archive raises: cut short (EOFError), corrupt data (zlib's and
+# lzma's own errors, OSError from gzip and bz2), a bad tar or zip structure.
+_UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
+
+
 def _files(
     path: Path,
     on_error: OnError | None,
     select: Select = _wanted,
     note: Select = _never,
-    limit: int = MAX_FILE_BYTES,
+    limits: Limits | None = None,
 ) -> Iterator[_File]:
     """Each selected file with its content, and each noted one without, one at a time, in
-    a stable order. A file larger than ``limit`` stops the reading: the load is partial."""
+    a stable order. Anything beyond ``limits`` stops the reading: the load is partial."""
     check(path)
+    limits = limits or Limits()
+    report = on_error or _raise
     try:
         if path.is_dir():
-            yield from _dir_files(path, select, note, limit)
+            yield from _dir_files(path, select, note, limits.file_bytes, report)
         elif path.is_file() and _archive_suffix(path):
             try:
                 if _archive_suffix(path) == ".zip":
-                    yield from _zip_files(path, select, note, limit)
+                    yield from _zip_files(path, select, note, limits)
                 else:
-                    yield from _tar_files(path, select, note, limit)
-            except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile) as exc:
+                    yield from _tar_files(path, select, note, limits)
+            except _UNREADABLE as exc:
                 # A truncated or corrupt archive: what was read stays, the load is partial.
-                error = SnapshotFormatError(str(path), f"unreadable archive: {exc}")
-                if on_error is None:
-                    raise error from exc
-                on_error(error)
+                report(SnapshotFormatError(str(path), f"unreadable archive: {exc}"))
         elif select(path.name):
-            _check_size(str(path), path.stat().st_size, limit)
+            _check_size(str(path), path.stat().st_size, limits.file_bytes)
             yield _File(str(path), path.name, path.read_bytes())
-    except _TooLarge as exc:
-        error = SnapshotFormatError(str(path), f"file too large: {exc}")
-        if on_error is None:
-            raise error from exc
-        on_error(error)
+    except _Refused as exc:
+        report(SnapshotFormatError(str(path), str(exc)))
 
 
-def _dir_files(root: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
-    for directory, dirs, names in os.walk(root):
+def _dir_files(
+    root: Path, select: Select, note: Select, limit: int, report: OnError
+) -> Iterator[_File]:
+    inside = root.resolve()
+    for directory, dirs, names in os.walk(root):  # never into directory symlinks
         dirs.sort()
+        for name in sorted(dirs):
+            _outside(Path(directory, name), inside, report)
         for name in sorted(names):
             file = Path(directory, name)
             relative = file.relative_to(root).as_posix()
+            if not (note(relative) or select(relative)) or _outside(file, inside, report):
+                continue
             if note(relative) and file.is_file():
                 yield _File(str(file), relative, None)
-            elif select(relative) and file.is_file():
+            elif file.is_file():
                 _check_size(str(file), file.stat().st_size, limit)
                 yield _File(str(file), relative, file.read_bytes())
 
 
-def _tar_files(path: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
-    # Stream mode ("r|*"): members are read in archive order, never all at once.
-    with tarfile.open(path, mode="r|*") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            if note(member.name):
-                yield _File(f"{path}:{member.name}", member.name, None)
-            elif select(member.name):
-                _check_size(f"{path}:{member.name}", member.size, limit)
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    yield _File(f"{path}:{member.name}", member.name, handle.read())
-        # tarfile takes a stream that ends at a member boundary for the end of the archive;
-        # only the end-of-archive marker (zero blocks, read past the last member) says the
-        # archive is whole. Without it the listing is partial and nothing may be swept.
-        if tar.fileobj is not None and tar.fileobj.tell() <= tar.offset:
-            raise tarfile.ReadError("it ends without its end-of-archive marker: cut short?")
+def _outside(path: Path, inside: Path, report: OnError) -> bool:
+    """A symlink that leaves the snapshot directory: reported (the load is partial, as
+    the snapshot lacks what it stands for), never followed."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    if target == inside or inside in target.parents:
+        return False
+    problem = f"a symlink out of the snapshot (to {target}): not followed"
+    report(SnapshotFormatError(str(path), problem))
+    return True
 
 
-def _zip_files(path: Path, select: Select, note: Select, limit: int) -> Iterator[_File]:
+def _tar_files(path: Path, select: Select, note: Select, limits: Limits) -> Iterator[_File]:
+    with path.open("rb", buffering=0) as raw:
+        counting = _Counting(raw)
+        with _decompressed(io.BufferedReader(counting)) as data:
+            metered = _Metered(str(path), data, counting, limits)
+            # Stream mode ("r|"): members are read in archive order, never all at once.
+            with tarfile.open(fileobj=metered, mode="r|") as tar:
+                yield from _tar_members(path, tar, select, note, limits.file_bytes)
+
+
+def _tar_members(
+    path: Path, tar: tarfile.TarFile, select: Select, note: Select, limit: int
+) -> Iterator[_File]:
+    for member in tar:
+        if not member.isfile():
+            continue  # symlinks and hard links too: never followed
+        if note(member.name):
+            yield _File(f"{path}:{member.name}", member.name, None)
+        elif select(member.name):
+            _check_size(f"{path}:{member.name}", member.size, limit)
+            handle = tar.extractfile(member)
+            if handle is not None:
+                yield _File(f"{path}:{member.name}", member.name, handle.read())
+    # tarfile takes a stream that ends at a member boundary for the end of the archive;
+    # only the end-of-archive marker (zero blocks, read past the last member) says the
+    # archive is whole. Without it the listing is partial and nothing may be swept.
+    if tar.fileobj is not None and tar.fileobj.tell() <= tar.offset:
+        raise tarfile.ReadError("it ends without its end-of-archive marker: cut short?")
+
+
+def _zip_files(path: Path, select: Select, note: Select, limits: Limits) -> Iterator[_File]:
+    total = 0
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -301,8 +447,22 @@ def _zip_files(path: Path, select: Select, note: Select, limit: int) -> Iterator
             if note(info.filename):
                 yield _File(name, info.filename, None)
             elif select(info.filename):
-                # zipfile stops reading at the declared size: the check holds for the data.
-                _check_size(name, info.file_size, limit)
+                # zipfile stops reading at the declared sizes: the checks hold for the data.
+                _check_size(name, info.file_size, limits.file_bytes)
+                total += info.file_size
+                ratio = info.file_size / max(info.compress_size, 1)
+                if info.file_size > RATIO_FLOOR_BYTES and ratio > limits.ratio:
+                    raise _Refused(
+                        f"compression bomb? {name}: {info.compress_size} bytes decompress to "
+                        f"{info.file_size}, over the {limits.ratio:g}:1 limit "
+                        "(snapshot_max_ratio setting, KORREL8_SNAPSHOT_MAX_RATIO)"
+                    )
+                if total > limits.total_bytes:
+                    raise _Refused(
+                        f"archive too large: {path} decompresses to more than "
+                        f"{limits.total_bytes} bytes (snapshot_max_total_mb setting, "
+                        "KORREL8_SNAPSHOT_MAX_TOTAL_MB)"
+                    )
                 yield _File(name, info.filename, archive.read(info))
 
 
@@ -319,8 +479,11 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _documents(name: str, data: bytes) -> Iterator[Any]:
-    """The parsed documents of one file; SnapshotFormatError says where it broke."""
+def _documents(name: str, data: bytes, limits: Limits | None = None) -> Iterator[Any]:
+    """The parsed documents of one file; SnapshotFormatError says where it broke, or
+    which limit it is beyond (checked before parsing: libyaml's composer recurses, and a
+    YAML nested 100,000 deep would crash the process)."""
+    limits = limits or Limits()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -329,14 +492,18 @@ def _documents(name: str, data: bytes) -> Iterator[Any]:
     if name.lower().endswith(".json"):
         if not text.strip():
             return  # an empty answer (must-gather keeps failed requests' output)
+        _check_json(name, data, limits)
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             problem = f"invalid JSON: {exc.msg}"
             raise SnapshotFormatError(name, problem, exc.lineno, exc.colno) from exc
+        except RecursionError as exc:  # a check above missed it: still no crash
+            raise SnapshotFormatError(name, _too_deep(limits)) from exc
         yield doc
         return
     try:
+        _check_yaml(name, data, text, limits)
         # Lazily: a multi-document file yields its documents one by one.
         yield from yaml.load_all(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -345,6 +512,100 @@ def _documents(name: str, data: bytes) -> Iterator[Any]:
         row = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
         raise SnapshotFormatError(name, f"invalid YAML: {problem}", row, column) from exc
+
+
+def _too_deep(limits: Limits) -> str:
+    return (
+        f"nested more than {limits.depth} levels deep (snapshot_max_depth setting, "
+        "KORREL8_SNAPSHOT_MAX_DEPTH)"
+    )
+
+
+def _too_large(size: int, limits: Limits) -> str:
+    return (
+        f"a document of {size} bytes, more than the {limits.document_bytes}-byte limit "
+        "(snapshot_max_document_mb setting, KORREL8_SNAPSHOT_MAX_DOCUMENT_MB)"
+    )
+
+
+_EMPTY_FLOW = re.compile(rb"\[\s*\]|\{\s*\}")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def _flow_bound(data: bytes) -> int:
+    """At least the deepest nesting of ``[`` and ``{`` (each level opens one; only the
+    innermost may be empty), at C speed: most files are far below any limit."""
+    opens = data.count(b"[") + data.count(b"{")
+    return opens - len(_EMPTY_FLOW.findall(data)) + 1 if opens else 0
+
+
+def _check_json(name: str, data: bytes, limits: Limits) -> None:
+    if len(data) > limits.document_bytes:
+        raise SnapshotFormatError(name, _too_large(len(data), limits))
+    if _flow_bound(data) <= limits.depth:
+        return
+    # Exactly: strip the strings and all but brackets, then peel the innermost pairs.
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+    for _ in range(limits.depth):
+        brackets, peeled = _INNERMOST.subn(b"", brackets)
+        if not peeled:
+            return
+    if _INNERMOST.search(brackets):
+        raise SnapshotFormatError(name, _too_deep(limits))
+
+
+def _block_indent(limit: int) -> re.Pattern[bytes]:
+    # A line whose indentation (spaces, and the "- " and "? " of compact nested
+    # collections) is at least ``limit`` wide.
+    return re.compile(rb"^(?:[ ]|[-?](?=[ \r\n]))" + b"{%d}" % limit, re.MULTILINE)
+
+
+# An alias (``*name``) where YAML allows one; quoted text may match too (then the exact
+# check runs and finds none).
+_ALIAS = re.compile(rb"(?:^|[\s,\[{])\*[^\s,\[\]{}]")
+
+
+def _check_yaml(name: str, data: bytes, text: str, limits: Limits) -> None:
+    """Refuse a YAML file beyond the limits, or with aliases of lists or maps (a few can
+    stand for billions of nodes; kubectl never writes them). Each nested block collection
+    is indented deeper than its parent's parent, so indentation bounds the block nesting;
+    when that and the flow bound are within the limit, no exact check is needed."""
+    # No line indented ``width`` or more: at most 2 x width block levels.
+    width = (limits.depth - 1 - _flow_bound(data)) // 2
+    if (
+        width > 0
+        and len(data) <= limits.document_bytes
+        and not _block_indent(width).search(data)
+        and not _ALIAS.search(data)
+    ):
+        return
+    collections: set[str] = set()  # anchors of lists and maps
+    depth, start = 0, None
+    events: Iterator[Any] = yaml.parse(text, Loader=_Loader)  # marks: always set here
+    for event in events:
+        kind = type(event)
+        if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            depth += 1
+            if depth > limits.depth:
+                mark = event.start_mark
+                raise SnapshotFormatError(name, _too_deep(limits), mark.line + 1, mark.column + 1)
+            if event.anchor:
+                collections.add(event.anchor)
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            depth -= 1
+        elif kind is yaml.AliasEvent and event.anchor in collections:
+            mark = event.start_mark
+            problem = f"an alias (*{event.anchor}) of a list or map: not accepted in snapshots"
+            raise SnapshotFormatError(name, problem, mark.line + 1, mark.column + 1)
+        elif kind is yaml.DocumentStartEvent:
+            start = event.start_mark
+        elif kind is yaml.DocumentEndEvent and start is not None:
+            # Characters, not bytes: within 4x of it, and a bound all the same.
+            size = event.end_mark.index - start.index
+            if size > limits.document_bytes:
+                raise SnapshotFormatError(name, _too_large(size, limits), start.line + 1)
 
 
 OnEmpty = Callable[[str, str], None]
@@ -479,7 +740,7 @@ class _Found:
 
 
 def _scan(
-    path: Path, on_error: OnError | None, found: _Found | None, limit: int = MAX_FILE_BYTES
+    path: Path, on_error: OnError | None, found: _Found | None, limits: Limits | None = None
 ) -> Iterator[tuple[str, Obj]]:
     """One pass: the objects; with ``found``, the alerts files' alerts, the empty lists'
     kinds and the log files into it too."""
@@ -489,7 +750,7 @@ def _scan(
         if found is not None:
             found.empty_lists.add((api_version, kind))
 
-    for name, relative, data in _files(path, on_error, note=note, limit=limit):
+    for name, relative, data in _files(path, on_error, note=note, limits=limits):
         try:
             if data is None:
                 container = snapshot_logs.container_of(relative)
@@ -501,19 +762,21 @@ def _scan(
                 if saved is not None and found is not None:
                     found.alerts.append((name, saved))
                 continue  # iter_objects: not even parsed
-            for doc in _documents(name, data):
+            for doc in _documents(name, data, limits):
                 for obj in _objects(doc, on_empty):
                     yield name, _redact(obj)
         except SnapshotFormatError as error:
             (on_error or _raise)(error)
 
 
-def iter_objects(path: Path | str, on_error: OnError | None = None) -> Iterator[tuple[str, Obj]]:
+def iter_objects(
+    path: Path | str, on_error: OnError | None = None, limits: Limits | None = None
+) -> Iterator[tuple[str, Obj]]:
     """(source file, object) for every Kubernetes object of the snapshot, with Secrets and
-    ConfigMaps cut to their metadata. A file that cannot be parsed raises
-    SnapshotFormatError, or, given ``on_error``, is passed to it and the rest is read (the
-    objects before the error in a multi-document file are yielded)."""
-    return _scan(Path(path), on_error, None)
+    ConfigMaps cut to their metadata. A file that cannot be parsed, or is beyond
+    ``limits``, raises SnapshotFormatError, or, given ``on_error``, is passed to it and the
+    rest is read (the objects before the error in a multi-document file are yielded)."""
+    return _scan(Path(path), on_error, None, limits)
 
 
 def iter_alerts(
@@ -579,14 +842,19 @@ def ingest(
     sweep: bool = True,
     log_convention: str = DEFAULT_LOG_CONVENTION,
     count: FileCounter | None = None,
-    max_file_bytes: int = MAX_FILE_BYTES,
+    max_file_bytes: int | None = None,
+    limits: Limits | None = None,
+    allow_mass_delete: bool = False,
+    guard: mass_delete.Guard | None = None,
 ) -> Summary:
     """Load a snapshot into the graph (see the module docstring); errors are in the
     summary, and any error means no sweep. Raises SnapshotError if ``path`` is not a
     snapshot at all. ``log_convention``: the ``sources.loki.convention`` the log streams
-    are labelled by; ``max_file_bytes``: the largest file read. ``progress`` gets
-    messages; ``count``, if given, the files and objects read so far at each file (then
-    ``progress`` gets no counts)."""
+    are labelled by; ``limits`` bound what is read (``max_file_bytes``, the largest file,
+    overrides its ``file_bytes``). A sweep that would mark deleted more than ``guard``'s
+    share of a class (default 10%) is held, the summary partial, unless
+    ``allow_mass_delete``. ``progress`` gets messages; ``count``, if given, the files and
+    objects read so far at each file (then ``progress`` gets no counts)."""
     started = time.monotonic()
     path = Path(path)
     check(path)
@@ -605,10 +873,14 @@ def ingest(
     kinds = _Kinds()
     classes: set[str] = set()
     found = _Found()
-    scan = _scan(path, on_error, found, max_file_bytes)
+    limits = limits or Limits()
+    if max_file_bytes is not None:
+        limits = replace(limits, file_bytes=max_file_bytes)
+    scan = _scan(path, on_error, found, limits)
     rows = _rows(scan, name, kinds, summary, classes, on_error, say, count)
+    guard = replace(guard or mass_delete.Guard(), allow=allow_mass_delete, confirm=False)
     if sweep:
-        with store.listing(SOURCE, name, classes=[]) as listing:
+        with store.listing(SOURCE, name, classes=[], guard=guard) as listing:
             listing.upsert(rows)
             # Known only now: the sweep covers the classes the snapshot holds (an empty
             # list is a listing that found none), no others.
@@ -617,6 +889,9 @@ def ingest(
             if errors:
                 listing.mark_partial(f"{len(errors)} errors in {path}")
         summary.deleted = listing.deleted
+        for held in listing.held:
+            summary.partial.append(held.message())
+            say(f"warning: {held.message()}")
     else:
         store.upsert_nodes(rows)
         classes |= _listed(kinds, found.empty_lists)

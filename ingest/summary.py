@@ -20,6 +20,9 @@ class Summary:
     skipped_kinds: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Why a listing that read without error still swept less than it could (a mass
+    # deletion held back, objects skipped): one line each.
+    partial: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -35,5 +38,6 @@ class Summary:
             "errors": self.errors,
             "skipped_kinds": dict(sorted(self.skipped_kinds.items())),
             "seconds": round(self.seconds, 3),
+            "partial": self.partial,
             "ok": self.ok,
         }

@@ -184,6 +184,20 @@ class Settings(BaseSettings):
     # The largest file (uncompressed) a snapshot may hold: a compression bomb is refused from
     # its declared size before it is decompressed.
     snapshot_max_file_mb: int = Field(default=512, ge=1, le=65_536)
+    # The largest YAML or JSON document a snapshot file may hold, and its deepest nesting
+    # (Kubernetes objects nest about 15 deep; libyaml crashes the process near 100,000).
+    snapshot_max_document_mb: int = Field(default=256, ge=1, le=65_536)
+    snapshot_max_depth: int = Field(default=200, ge=8, le=10_000)
+    # Archives: the most they may decompress to in all, and the largest ratio of
+    # decompressed to compressed bytes (YAML gzips about 10:1; zeros 1000:1), checked as
+    # they stream, so that a bomb is refused before it costs memory or minutes.
+    snapshot_max_total_mb: int = Field(default=16_384, ge=1, le=1_048_576)
+    snapshot_max_ratio: float = Field(default=200.0, ge=2, le=100_000)
+    # A sweep that would mark deleted more than this share of a kind's live nodes (and at
+    # least mass_delete_min_objects) is held: a snapshot sweeps it only with
+    # --allow-mass-delete, the live ingester when the next listing agrees.
+    mass_delete_share: float = Field(default=0.10, ge=0, le=1)
+    mass_delete_min_objects: int = Field(default=10, ge=1, le=1_000_000)
     local: LocalNeo4jSettings = Field(default_factory=LocalNeo4jSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)

@@ -76,7 +76,9 @@ def test_a_tar_cut_at_a_member_boundary_sweeps_nothing(store: Store, tmp_path: P
     assert summary.deleted == 0
 
 
-def test_a_whole_tar_missing_half_its_pods_still_sweeps(store: Store, tmp_path: Path) -> None:
+def test_a_whole_tar_missing_half_its_pods_sweeps_only_when_allowed(
+    store: Store, tmp_path: Path
+) -> None:
     whole, _ = tar_of_pods()
     archive = tmp_path / "pods.tar"
     archive.write_bytes(whole)
@@ -90,8 +92,12 @@ def test_a_whole_tar_missing_half_its_pods_still_sweeps(store: Store, tmp_path: 
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     archive.write_bytes(buffer.getvalue())
+    # Half a kind gone at once is held back (the mass-delete guard): partial, not swept.
     summary = ingest(store, archive, "c1")
-    assert summary.ok and summary.deleted == PODS // 2
+    assert summary.ok and summary.deleted == 0 and len(live_pods(store)) == PODS
+    assert len(summary.partial) == 1 and "Pod in cluster c1" in summary.partial[0]
+    summary = ingest(store, archive, "c1", allow_mass_delete=True)
+    assert summary.ok and not summary.partial and summary.deleted == PODS // 2
     assert len(live_pods(store)) == PODS // 2
 
 

@@ -138,7 +138,10 @@ def print_summary(result: ClusterResult, output: Format = Format.table) -> bool:
             status = kind.status if not kind.deleted else f"{kind.status}, {kind.deleted} gone"
             if kind.status == "failed":
                 status = f"failed: {kind.error}"
+            elif kind.held or kind.skipped:  # partial: not (fully) swept
+                status = f"{status}, partial: not swept"
             style = {"ok": "", "failed": "red"}.get(kind.status, "yellow")
+            style = "yellow" if kind.held or kind.skipped else style
             table.add(kind.spec.class_name, kind.objects, f"{kind.seconds:.1f}", status,
                       style=style)  # fmt: skip
         total = sum(k.objects for k in result.kinds)
@@ -156,7 +159,7 @@ def to_dict(result: ClusterResult) -> dict[str, Any]:
     kinds = [
         {"kind": k.spec.class_name, "objects": k.objects, "pages": k.pages,
          "seconds": round(k.seconds, 3), "deleted": k.deleted, "status": k.status,
-         "error": k.error}
+         "error": k.error, "skipped": k.skipped, "held": k.held}
         for k in result.kinds
     ]  # fmt: skip
     return {"context": result.context, **result.summary.to_dict(), "kinds": kinds}

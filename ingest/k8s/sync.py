@@ -50,6 +50,7 @@ from korrel8.errors import (
     KubernetesNotFoundError,
 )
 from korrel8.graph import statements
+from korrel8.graph.mass_delete import Guard
 from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store, utcnow
 
@@ -76,6 +77,8 @@ class KindResult:
     status: Status = "ok"
     error: str | None = None
     resource_version: str = ""  # the listing's, to watch from
+    skipped: int = 0  # objects korrel8 cannot represent: the listing is partial, no sweep
+    held: list[str] = field(default_factory=list)  # a mass deletion waiting to be confirmed
 
     @property
     def complete(self) -> bool:
@@ -115,6 +118,11 @@ def kinds_to_list(conn: Connection, settings: KubernetesSettings) -> list[KindSp
     return kinds
 
 
+def live_guard(settings: Settings) -> Guard:
+    """The mass-delete guard of live listings: a second listing in a row confirms."""
+    return Guard(settings.mass_delete_share, settings.mass_delete_min_objects, confirm=True)
+
+
 def list_kind(
     store: Store,
     conn: Connection,
@@ -122,11 +130,14 @@ def list_kind(
     spec: KindSpec,
     page_size: int,
     progress: Progress | None = None,
+    guard: Guard | None = None,
 ) -> KindResult:
     """List one kind page by page into the store; sweep what vanished only if complete.
 
     A kind refused (403) or not served (404) at its first page opens no listing at all:
-    its data stays as it was, with one warning (from ingest_cluster), not two.
+    its data stays as it was, with one warning (from ingest_cluster), not two. A listing
+    that skipped an object is partial; one that lacks more than the guard's share of the
+    kind's nodes marks them deleted only when the next complete listing lacks them too.
     """
     result = KindResult(spec)
     started = time.monotonic()
@@ -137,13 +148,17 @@ def list_kind(
         _failed(result, exc)
         result.seconds = time.monotonic() - started
         return result
-    with store.listing(SOURCE, cluster, classes=[spec.class_name]) as listing:
+    guard = guard or Guard(confirm=True)
+    with store.listing(SOURCE, cluster, classes=[spec.class_name], guard=guard) as listing:
         try:
             listing.upsert(chain([first], rows) if first is not None else rows)
         except KubernetesError as exc:
             _failed(result, exc)
             listing.mark_partial(f"{spec.class_name} {result.status}: {exc}")
+        if result.skipped and result.complete:
+            listing.mark_partial(f"{result.skipped} {spec.class_name} objects skipped")
     result.deleted = listing.deleted
+    result.held = [held.message() for held in listing.held]
     result.seconds = time.monotonic() - started
     return result
 
@@ -168,7 +183,7 @@ def _rows(
 ) -> Iterator[NodeRow]:
     """Rows page by page: at most one page and one store batch are held at a time."""
     for attempt in range(1, RELISTS_ON_GONE + 1):
-        result.objects = result.pages = 0
+        result.objects = result.pages = result.skipped = 0
         try:
             for page in prefetch(list_pages(conn, spec.path, page_size, spec.accept)):
                 if not result.pages:
@@ -178,6 +193,8 @@ def _rows(
                     row = _row(obj, spec, cluster)
                     if row is not None:
                         yield row
+                    else:
+                        result.skipped += 1
                 result.objects += len(page.items)
                 if progress is not None:
                     progress(spec, result.objects, _estimate(result.objects, page))
@@ -213,14 +230,21 @@ def ingest_cluster(
     kinds: Sequence[KindSpec] | None = None,
     progress: Progress | None = None,
     cluster: str | None = None,
+    guard: Guard | None = None,
 ) -> ClusterResult:
     """List every kind (default: built-in plus custom resources) of one cluster."""
     started = time.monotonic()
     name = cluster or cluster_name(conn, settings)
     result = ClusterResult(conn.context, Summary(SOURCE, name))
     for spec in kinds if kinds is not None else kinds_to_list(conn, settings):
-        kind = list_kind(store, conn, name, spec, settings.page_size, progress)
+        kind = list_kind(store, conn, name, spec, settings.page_size, progress, guard)
         result.kinds.append(kind)
+        result.summary.partial += kind.held
+        if kind.skipped:
+            result.summary.partial.append(
+                f"{spec.class_name}: {kind.skipped} objects korrel8 cannot represent were "
+                "skipped (logged above); the kind was not swept"
+            )
         result.summary.objects[spec.class_name] += kind.objects
         result.summary.deleted += kind.deleted
         if kind.status == "forbidden":
@@ -257,7 +281,8 @@ def ingest_once(
     for name in contexts(k8s, context):
         conn = connect(k8s, name, retry)
         try:
-            results.append(ingest_cluster(store, conn, k8s, progress=progress))
+            guard = live_guard(settings)
+            results.append(ingest_cluster(store, conn, k8s, progress=progress, guard=guard))
         except KubernetesError as exc:
             summary = Summary(SOURCE, k8s.cluster_names.get(name, name), errors=[str(exc)])
             results.append(ClusterResult(name, summary))
@@ -287,5 +312,6 @@ __all__ = [
     "ingest_once",
     "kinds_to_list",
     "list_kind",
+    "live_guard",
     "mark_deleted",
 ]

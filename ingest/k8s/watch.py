@@ -39,6 +39,7 @@ from ingest.k8s.sync import (
     ingest_cluster,
     ingest_once,
     list_kind,
+    live_guard,
     mark_deleted,
 )
 from korrel8.config import Settings
@@ -49,6 +50,7 @@ from korrel8.errors import (
     KubernetesGoneError,
     KubernetesNotFoundError,
 )
+from korrel8.graph.mass_delete import Guard
 from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store
 
@@ -97,8 +99,10 @@ class ClusterWatch:
         watch_seconds: int = WATCH_SECONDS,
         flush_seconds: float = 0.2,
         on_write: Callable[[], None] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.store = store
+        self.guard = guard  # the mass-delete guard of relists (default: the defaults)
         self.conn = conn
         self.cluster = cluster
         self.page_size = page_size
@@ -157,6 +161,11 @@ class ClusterWatch:
             self._threads.append(
                 threading.Thread(target=self._watch_loop, args=args, name=name, daemon=True)
             )
+            if result.held:  # a mass deletion the next listing must confirm (or not)
+                self._threads.append(
+                    threading.Thread(target=self._confirm_loop, args=(result.spec,),
+                                     name=f"{name}-confirm", daemon=True)
+                )  # fmt: skip
         for thread in self._threads:
             thread.start()
 
@@ -218,6 +227,21 @@ class ClusterWatch:
                 else:
                     self._stop.wait(self.conn.retry.delay(failures))
 
+    def _confirm_loop(self, spec: KindSpec) -> None:
+        """List a kind again every interval while its listing holds a mass deletion: the
+        watch sees no DELETED event for objects that were gone before it began."""
+        while not self._stop.wait(self.interval_seconds):
+            self.flush()
+            try:
+                result = list_kind(self.store, self.conn, self.cluster, spec, self.page_size,
+                                   guard=self.guard)  # fmt: skip
+            except Korrel8Error as exc:  # the store failed: the next interval retries
+                log.error("%s: listing of %s failed: %s", self.conn.context,
+                          spec.class_name, exc)  # fmt: skip
+                continue
+            if result.complete and not result.held:
+                return
+
     def _follow(self, spec: KindSpec, resource_version: str) -> str:
         """Read one watch request to its end; the resourceVersion to go on from."""
         stream = WatchStream(
@@ -265,7 +289,9 @@ class ClusterWatch:
         """A complete listing of ``spec`` (sweeping what vanished); its resourceVersion,
         or "" if it did not complete."""
         self.flush()  # older queued changes must not overwrite the listing
-        result = list_kind(self.store, self.conn, self.cluster, spec, self.page_size)
+        result = list_kind(
+            self.store, self.conn, self.cluster, spec, self.page_size, guard=self.guard
+        )
         self.relists[spec.class_name] += 1
         if result.status in SKIPPED_REASONS:
             self._skipped(spec, SKIPPED_REASONS[result.status])
@@ -359,14 +385,15 @@ def _start_watch(
     k8s = settings.sources.kubernetes
     conn = connect(k8s, context, Retry())
     try:
-        result = ingest_cluster(store, conn, k8s)
+        result = ingest_cluster(store, conn, k8s, guard=live_guard(settings))
     except KubernetesError as exc:
         log.warning("%s: %s; trying again in %.0f s", context, exc, k8s.interval_seconds)
         conn.close()
         return False
     watch = ClusterWatch(
-        store, conn, result.summary.cluster, result.kinds, k8s.page_size, k8s.interval_seconds
-    )
+        store, conn, result.summary.cluster, result.kinds, k8s.page_size, k8s.interval_seconds,
+        guard=live_guard(settings),
+    )  # fmt: skip
     watch.start()
     watches.append(watch)
     return True

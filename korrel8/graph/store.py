@@ -30,7 +30,7 @@ from korrel8.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from korrel8.graph import identifiers, localdb, statements
+from korrel8.graph import identifiers, localdb, mass_delete, statements
 from korrel8.graph.rows import EdgeRow, NodeRow
 
 log = logging.getLogger(__name__)
@@ -356,9 +356,16 @@ class Store:
             out[row["what"]][row["name"]] = int(row["count"])
         return out
 
-    def listing(self, source: str, cluster: str, classes: Sequence[str] | None = None) -> Listing:
-        """A listing of one source and cluster (and classes) that sweeps when complete."""
-        return Listing(self, source, cluster, classes)
+    def listing(
+        self,
+        source: str,
+        cluster: str,
+        classes: Sequence[str] | None = None,
+        guard: mass_delete.Guard | None = None,
+    ) -> Listing:
+        """A listing of one source and cluster (and classes) that sweeps when complete;
+        with ``guard``, a class that would lose too many nodes at once is held back."""
+        return Listing(self, source, cluster, classes, guard)
 
 
 class Listing:
@@ -369,9 +376,16 @@ class Listing:
     """
 
     def __init__(
-        self, store: Store, source: str, cluster: str, classes: Sequence[str] | None
+        self,
+        store: Store,
+        source: str,
+        cluster: str,
+        classes: Sequence[str] | None,
+        guard: mass_delete.Guard | None = None,
     ) -> None:
         self.store = store
+        self.guard = guard
+        self.held: list[mass_delete.Held] = []  # classes the guard kept from the sweep
         self.source = source
         self.cluster = cluster
         self.classes = classes
@@ -402,7 +416,14 @@ class Listing:
                 self.source, self.cluster, self.partial_reason,
             )  # fmt: skip
             return
-        self.deleted = self.store.sweep(self.source, self.cluster, self.started, self.classes)
+        if self.guard is None:
+            self.deleted = self.store.sweep(self.source, self.cluster, self.started, self.classes)
+            return
+        outcome = mass_delete.sweep(
+            self.store, self.source, self.cluster, self.started, self.classes, self.guard,
+            now=utcnow(),
+        )  # fmt: skip
+        self.deleted, self.held = outcome.deleted, outcome.held
 
 
 __all__ = ["Listing", "PurgeCounts", "Store", "Target", "resolve_target"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ingest import alerts, incidents, logs, metrics, netflow, traces
 from ingest.k8s.api import IN_CLUSTER, Connection, Retry, connect, contexts, kubeconfig_path
-from ingest.k8s.sync import cluster_name, ingest_cluster
+from ingest.k8s.sync import cluster_name, ingest_cluster, live_guard
 from ingest.k8s.watch import ClusterWatch
 from ingest.summary import Summary
 from korrel8.config import Settings, SourcesSettings
@@ -71,7 +71,7 @@ class KubernetesJob:
                 return [self._watched()]
             conn = connect(k8s, self.context, Retry())
             try:
-                result = ingest_cluster(self.store, conn, k8s)
+                result = ingest_cluster(self.store, conn, k8s, guard=live_guard(self.settings))
             except BaseException:
                 conn.close()
                 raise
@@ -81,7 +81,7 @@ class KubernetesJob:
             self._conn = conn
             self._watch = ClusterWatch(
                 self.store, conn, result.summary.cluster, result.kinds, k8s.page_size,
-                k8s.interval_seconds, on_write=self.on_change,
+                k8s.interval_seconds, on_write=self.on_change, guard=live_guard(self.settings),
             )  # fmt: skip
             self._watch.start()
             return [result.summary]
