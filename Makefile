@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals venv lock \
+.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-cli venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -52,6 +52,9 @@ bench-k8s: venv
 
 bench-goals: venv
 	$(BIN)/python -m bench.goal_latency
+
+bench-cli: venv
+	$(BIN)/python -m bench.cli_start
 
 db-start: venv
 	$(BIN)/korrel8 db start

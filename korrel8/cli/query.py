@@ -14,18 +14,18 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from korrel8.console import output as console_output
 from korrel8.console.output import Column, Table, err, error, fail, message
 from korrel8.correlate import DEFAULT_DEPTH, DEFAULT_LIMIT, DEFAULT_NEIGHBOUR_DEPTH, Korrel8
 from korrel8.errors import Korrel8Error
-from korrel8.render import dot, graphml, html, mermaid
-from korrel8.render import json as render_json
 from korrel8.result import Result
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Output", "get", "goals", "neighbours", "print_table", "register"]
 
@@ -182,6 +182,10 @@ def _run(
 
 
 def _render(result: Result, output: Output) -> str:
+    # Imported here: a table needs none of them (korrel8 goals starts faster).
+    from korrel8.render import dot, graphml, html, mermaid
+    from korrel8.render import json as render_json
+
     renderers: dict[Output, Callable[[], str]] = {
         Output.json: lambda: render_json.to_json(result) + "\n",
         Output.html: lambda: html.to_html(result),
@@ -193,6 +197,8 @@ def _render(result: Result, output: Output) -> str:
 
 
 def _plain_table(result: Result) -> str:
+    from rich.console import Console
+
     capture = Console(file=io.StringIO())  # not a terminal: tab-separated
     print_table(result, capture)
     assert isinstance(capture.file, io.StringIO)
