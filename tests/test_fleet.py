@@ -11,14 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import secrets
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ingest import logs, snapshot, traces
 from korrel8 import cluster_gen, rules
-from korrel8.config import HttpSourceSettings, LogStoreSettings
+from korrel8.config import (
+    HttpSourceSettings,
+    KubernetesSettings,
+    LogStoreSettings,
+    ServeSettings,
+    Settings,
+    SourcesSettings,
+)
 from korrel8.graph.store import Store, utcnow
 from korrel8.rules import runner as rule_runner
+from korrel8.service.jobs import source_jobs
+from korrel8.service.service import Service
+from tests.servers.kube import KubeServer, create_namespace, rest
+from tests.servers.neo4j import Neo4jServer
+from tests.servers.prom import wait_until
+
+ADMIN_CONTEXT = "korrel8-admin"  # the harness's kubeconfig context
 
 A, B = "cluster-a", "cluster-b"
 RULES = [r for r in rules.load() if r.enabled]
@@ -130,4 +149,148 @@ def test_a_scoped_run_makes_the_edges_an_unscoped_one_makes(store: Store, tmp_pa
     scoped = open_edges(store, A) | open_edges(store, B)
     assert scoped
     rule_runner.apply(store, RULES, full=True)
+    assert open_edges(store, A) | open_edges(store, B) == scoped
+
+
+# --------------------------------------------------------------------------- a fleet
+
+
+FLEET_WAIT = 600.0  # seconds: each instance's first rule run plans every statement
+PODS = 12
+
+
+def pod_names(api: Any, namespace: str) -> set[str]:
+    items = rest(api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
+    return {p["metadata"]["name"] for p in items}
+
+
+def converged(store: Store, cluster: str, namespace: str, expected: set[str]) -> bool:
+    """The graph holds exactly the cluster's pods, each linked to its derived log stream."""
+    rows = store.run(
+        "MATCH (p:Object {class: 'Pod'}) WHERE p.cluster = $c AND p.namespace = $ns "
+        "AND p.deleted_at IS NULL "
+        "RETURN p.name AS name, EXISTS { (p)-[r:HAS_LOGS {rule: 'pod-logs'}]->() "
+        "WHERE r.valid_to IS NULL } AS linked",
+        c=cluster,
+        ns=namespace,
+    )
+    return {r["name"] for r in rows} == expected and all(r["linked"] for r in rows)
+
+
+def duplicates(store: Store) -> tuple[int, int]:
+    nodes = store.run(
+        "MATCH (n:Object) WITH n.ref AS ref, count(*) AS c WHERE c > 1 RETURN count(*) AS n"
+    )
+    edges = store.run(
+        "MATCH (a)-[r]->(b) WITH a, b, type(r) AS t, r.rule AS rule, count(*) AS c "
+        "WHERE c > 1 RETURN count(*) AS n"
+    )
+    return int(nodes[0]["n"]), int(edges[0]["n"])
+
+
+def populate(api: Any, namespace: str, seed: int) -> list[str]:
+    """A generated namespace of PODS pods on a Node of its own; the cluster-scoped
+    objects made (to delete after)."""
+    node, storage = f"node-{secrets.token_hex(4)}", f"sc-{secrets.token_hex(4)}"
+    objects = cluster_gen.namespace(
+        namespace, PODS, seed=seed, nodes=[node], create_namespace=False,
+        storage_classes=[storage],
+    )  # fmt: skip
+    scoped = [
+        cluster_gen.node_object(node),
+        cluster_gen.storage_class(storage, "example.com/fast", random.Random(seed)),
+    ]
+    return cluster_gen.apply([scoped, objects], api).cluster_scoped
+
+
+def churn(api: Any, namespace: str, tag: str) -> None:
+    """Three pods deleted and three new ones, at once."""
+    for name in sorted(pod_names(api, namespace))[:3]:
+        # At once: no kubelet here to confirm a graceful deletion.
+        now = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
+        rest(api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", now)
+    for i in range(3):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{tag}-{i}", "namespace": namespace, "labels": {"app": tag}},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+        }
+        rest(api, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+
+
+def settle(store: Store, namespace: str, api_a: Any, api_b: Any, what: str) -> None:
+    def both() -> bool:
+        return converged(store, A, namespace, pod_names(api_a, namespace)) and converged(
+            store, B, namespace, pod_names(api_b, namespace)
+        )
+
+    wait_until(both, FLEET_WAIT, f"both clusters: {what}", every=1.0)
+
+
+def serve_settings(neo4j: Neo4jServer, kube: KubeServer, cluster: str) -> Settings:
+    k8s = KubernetesSettings(
+        kubeconfig=kube.admin_kubeconfig, custom_resources="none", interval_seconds=1,
+        cluster_names={ADMIN_CONTEXT: cluster},
+    )  # fmt: skip
+    return neo4j.settings(
+        sources=SourcesSettings(
+            kubernetes=k8s, loki={"interval_seconds": 1}, tempo={"interval_seconds": 1}
+        ),
+        serve=ServeSettings(port=0, jitter_seconds=0.2, graph_interval_seconds=1),
+    )
+
+
+def test_two_serves_one_per_cluster_share_one_neo4j(
+    neo4j_server: Neo4jServer,
+    store: Store,
+    kube: KubeServer,
+    second_kube: KubeServer,
+    kube_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two `korrel8 serve`, each with its own kube-apiserver, write into one Neo4j at
+    once, beside a snapshot's cluster: every pod and change of both clusters reaches the
+    graph once, each instance's rules make its own cluster's edges (exactly those a full
+    run over the whole graph makes) and close none of the other's, and the snapshot's
+    cluster is left as it was."""
+    load(store, tmp_path, "snap", seed=5)
+    rule_runner.apply(store, RULES, full=True)
+    snap = fingerprint(store, "snap")
+    ns = kube_namespace
+    with second_kube.admin_client() as api_b:
+        create_namespace(api_b, ns)
+    with kube.admin_client() as api_a, second_kube.admin_client() as api_b:
+        made = populate(api_a, ns, seed=11)
+        populate(api_b, ns, seed=12)
+        services = []
+        try:
+            for server, cluster in ((kube, A), (second_kube, B)):
+                own = Store.connect(serve_settings(neo4j_server, server, cluster))
+                dirty = threading.Event()
+                settings = serve_settings(neo4j_server, server, cluster)
+                jobs, _ = source_jobs(settings, own, on_change=dirty.set)
+                service = Service(settings, own, rules.load(), jobs, dirty)
+                services.append((service, own))
+                service.start()
+            started = time.monotonic()
+            settle(store, ns, api_a, api_b, "listed")
+            listed = time.monotonic() - started
+            churn(api_a, ns, "late-a")
+            churn(api_b, ns, "late-b")
+            started = time.monotonic()
+            settle(store, ns, api_a, api_b, "changes")
+            # The README's fleet sizes (pytest -s): not asserted, machines differ.
+            print(f"\nfleet: listed and linked in {listed:.1f} s, churn in "
+                  f"{time.monotonic() - started:.1f} s")  # fmt: skip
+        finally:
+            for service, own in services:
+                service.stop()
+                own.close()
+            cluster_gen.delete_cluster_scoped(api_a, made)
+    assert duplicates(store) == (0, 0)
+    assert fingerprint(store, "snap") == snap
+    assert {s.clusters() for s, _ in services} == {frozenset({A}), frozenset({B})}
+    scoped = open_edges(store, A) | open_edges(store, B)
+    rule_runner.apply(store, RULES, full=True)  # the whole graph at once: nothing to add
     assert open_edges(store, A) | open_edges(store, B) == scoped
