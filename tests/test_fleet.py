@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest import logs, snapshot, traces
+from ingest.summary import Summary
 from korrel8 import cluster_gen, rules
 from korrel8.config import (
     HttpSourceSettings,
@@ -31,7 +32,7 @@ from korrel8.config import (
 )
 from korrel8.graph.store import Store, utcnow
 from korrel8.rules import runner as rule_runner
-from korrel8.service.jobs import source_jobs
+from korrel8.service.jobs import SourceJob, source_jobs
 from korrel8.service.service import Service
 from tests.servers.kube import KubeServer, create_namespace, rest
 from tests.servers.neo4j import Neo4jServer
@@ -293,4 +294,56 @@ def test_two_serves_one_per_cluster_share_one_neo4j(
     assert {s.clusters() for s, _ in services} == {frozenset({A}), frozenset({B})}
     scoped = open_edges(store, A) | open_edges(store, B)
     rule_runner.apply(store, RULES, full=True)  # the whole graph at once: nothing to add
+    assert open_edges(store, A) | open_edges(store, B) == scoped
+
+
+def snapshot_jobs(own: Store, directory: Path, cluster: str) -> list[SourceJob]:
+    """A serve's jobs for one cluster, its Kubernetes listing read from a snapshot."""
+
+    def listing() -> list[Summary]:
+        return [snapshot.ingest(own, directory, cluster)]
+
+    def derive_logs() -> list[Summary]:
+        return [logs.ingest(own, LogStoreSettings(), clusters={cluster})]
+
+    def derive_traces() -> list[Summary]:
+        return [traces.ingest(own, HttpSourceSettings(), clusters={cluster})]
+
+    return [
+        SourceJob("kubernetes", cluster, 1.0, listing, clusters=lambda: frozenset({cluster})),
+        SourceJob("loki", cluster, 1.0, derive_logs),
+        SourceJob("tempo", cluster, 1.0, derive_traces),
+    ]
+
+
+def test_two_services_write_one_neo4j_at_once(
+    neo4j_server: Neo4jServer, store: Store, tmp_path: Path
+) -> None:
+    """Without Kubernetes: two services on their own connections, each re-loading its
+    cluster's snapshot every second with the derived logs and traces and its rules, write
+    into one Neo4j at once: no duplicate, each cluster's edges as a full run makes them."""
+    for cluster, seed in ((A, 21), (B, 22)):
+        cluster_gen.write_files(
+            cluster_gen.cluster(pods=30, seed=seed, prefix=cluster), tmp_path / cluster
+        )
+    services = []
+    try:
+        for cluster in (A, B):
+            own = Store.connect(neo4j_server.settings(batch_size=50))  # many small batches
+            jobs = snapshot_jobs(own, tmp_path / cluster, cluster)
+            settings = neo4j_server.settings(
+                serve=ServeSettings(port=0, jitter_seconds=0.2, graph_interval_seconds=1)
+            )
+            service = Service(settings, own, rules.load(), jobs)
+            services.append((service, own))
+            service.start()
+        wait_until(lambda: all(s.rule_applications >= 3 for s, _ in services), FLEET_WAIT, "rules")
+    finally:
+        for service, own in services:
+            service.stop()
+            own.close()
+    assert duplicates(store) == (0, 0)
+    scoped = open_edges(store, A) | open_edges(store, B)
+    assert open_edges(store, A) and open_edges(store, B)
+    rule_runner.apply(store, RULES, full=True)
     assert open_edges(store, A) | open_edges(store, B) == scoped
