@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-e2e bench-api bench-memory venv lock \
+.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-e2e bench-api bench-memory bench-cli venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -63,6 +63,9 @@ bench-api: venv
 # Peak memory of `ingest snapshot`: compression bombs against a 10,000-pod snapshot.
 bench-memory: venv
 	$(BIN)/python -m bench.ingest_memory
+
+bench-cli: venv
+	$(BIN)/python -m bench.cli_start
 
 db-start: venv
 	$(BIN)/korrel8 db start

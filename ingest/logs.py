@@ -27,7 +27,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import LiteralString
@@ -95,6 +95,7 @@ def querygen_convention(convention: str) -> str:
 # (Belongs in cypher/queries/ with the other read statements; constant text.)
 K8S_OBJECTS: LiteralString = (
     "MATCH (n:K8s) WHERE n.class = $class AND n.deleted_at IS NULL AND n.ref > $after "
+    "AND ($clusters IS NULL OR n.cluster IN $clusters) "
     "RETURN n.ref AS ref, n.cluster AS cluster, "
     "coalesce(n.`k8s.namespace.name`, n.namespace) AS namespace, "
     "coalesce(n[$name_key], n.name) AS name, coalesce(n.containers, []) AS containers "
@@ -112,11 +113,18 @@ class K8sObject:
     containers: tuple[str, ...] = ()
 
 
-def k8s_objects(store: Store, kind: str, name_key: str) -> Iterator[K8sObject]:
-    """The live objects of class ``kind`` (``Pod``, ``Service``) in the graph, streamed."""
+def k8s_objects(
+    store: Store, kind: str, name_key: str, clusters: Collection[str] | None = None
+) -> Iterator[K8sObject]:
+    """The live objects of class ``kind`` (``Pod``, ``Service``) in the graph, streamed;
+    only those of ``clusters`` if given."""
     after = ""
+    scope = sorted(clusters) if clusters is not None else None
     while True:
-        page = store.run(K8S_OBJECTS, after=after, limit=PAGE, name_key=name_key, **{"class": kind})
+        page = store.run(
+            K8S_OBJECTS, after=after, limit=PAGE, name_key=name_key, clusters=scope,
+            **{"class": kind},
+        )  # fmt: skip
         for record in page:
             if record["name"]:
                 yield K8sObject(
@@ -130,8 +138,8 @@ def k8s_objects(store: Store, kind: str, name_key: str) -> Iterator[K8sObject]:
         after = page[-1]["ref"]
 
 
-def pods(store: Store) -> Iterator[K8sObject]:
-    return k8s_objects(store, "Pod", POD)
+def pods(store: Store, clusters: Collection[str] | None = None) -> Iterator[K8sObject]:
+    return k8s_objects(store, "Pod", POD, clusters)
 
 
 # --- streams ---------------------------------------------------------------------------
@@ -293,8 +301,10 @@ def ingest(
     *,
     window: timedelta = DEFAULT_WINDOW,
     progress: Callable[[str], None] | None = None,
+    clusters: Collection[str] | None = None,
 ) -> Summary:
-    """Write the log stream references: Loki's if its URL is set, else derived from pods.
+    """Write the log stream references: Loki's if its URL is set, else derived from pods
+    (of ``clusters`` only, if given: the log nodes of any other cluster are left alone).
 
     A failing Loki never raises: the error is in the summary and the graph keeps its data.
     """
@@ -313,15 +323,20 @@ def ingest(
             summary.errors.append(str(exc))
             say(f"loki: skipped, existing data kept: {exc}")
     else:
-        summary = _derive(store, loki, say)
+        summary = _derive(store, loki, say, clusters)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _derive(store: Store, loki: LogStoreSettings, say: Callable[[str], None]) -> Summary:
+def _derive(
+    store: Store,
+    loki: LogStoreSettings,
+    say: Callable[[str], None],
+    clusters: Collection[str] | None,
+) -> Summary:
     """One listing per cluster that has pods: each sweeps only its own cluster."""
     by_cluster: dict[str, list[K8sObject]] = {}
-    for pod in pods(store):
+    for pod in pods(store, clusters):
         by_cluster.setdefault(pod.cluster, []).append(pod)
     summary = Summary(SOURCE, ",".join(sorted(by_cluster)) or loki.cluster)
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from ingest.logs import K8sObject, k8s_objects
 from ingest.summary import Summary
@@ -98,22 +98,30 @@ def to_rows(objects: Iterable[tuple[str, str, K8sObject]]) -> Iterator[NodeRow]:
             )
 
 
-def _objects(store: Store) -> Iterator[tuple[str, str, K8sObject]]:
+def _objects(
+    store: Store, clusters: Collection[str] | None
+) -> Iterator[tuple[str, str, K8sObject]]:
     for kind, key in OBJECTS.items():
-        for obj in k8s_objects(store, kind, key):
+        for obj in k8s_objects(store, kind, key, clusters):
             yield "object", kind, obj
     for kind, key in OWNERS.items():
-        for obj in k8s_objects(store, _CLASSES[kind], key):
+        for obj in k8s_objects(store, _CLASSES[kind], key, clusters):
             yield "owner", kind, obj
 
 
-def ingest(store: Store, *, progress: Callable[[str], None] | None = None) -> Summary:
-    """Derive the flow references of every cluster's objects; one listing per cluster, so
-    that each sweeps only its own."""
+def ingest(
+    store: Store,
+    *,
+    progress: Callable[[str], None] | None = None,
+    clusters: Collection[str] | None = None,
+) -> Summary:
+    """Derive the flow references of every cluster's objects (of ``clusters`` only, if
+    given: another cluster's flow nodes are left alone); one listing per cluster, so that
+    each sweeps only its own."""
     say = progress or (lambda message: None)
     started = time.monotonic()
     by_cluster: dict[str, list[tuple[str, str, K8sObject]]] = {}
-    for item in _objects(store):
+    for item in _objects(store, clusters):
         by_cluster.setdefault(item[2].cluster, []).append(item)
     summary = Summary(SOURCE, ",".join(sorted(by_cluster)))
     written: Counter[str] = Counter()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -142,8 +142,10 @@ def ingest(
     *,
     window: timedelta = DEFAULT_WINDOW,
     progress: Callable[[str], None] | None = None,
+    clusters: Collection[str] | None = None,
 ) -> Summary:
-    """Write the trace references: Tempo's if its URL is set, else derived from the graph.
+    """Write the trace references: Tempo's if its URL is set, else derived from the graph
+    (from the pods and services of ``clusters`` only, if given).
 
     A failing Tempo never raises: the error is in the summary and the graph keeps its data.
     """
@@ -161,8 +163,8 @@ def ingest(
             say(f"tempo: skipped, existing data kept: {exc}")
     else:
         by_cluster: dict[str, list[NodeRow]] = {}
-        pods = object_rows(k8s_objects(store, "Pod", POD), POD, "Pod", "pods")
-        services = k8s_objects(store, "Service", SERVICE)
+        pods = object_rows(k8s_objects(store, "Pod", POD, clusters), POD, "Pod", "pods")
+        services = k8s_objects(store, "Service", SERVICE, clusters)
         for row in [*pods, *object_rows(services, SERVICE, "Service", "services")]:
             by_cluster.setdefault(row.cluster, []).append(row)
         summary = Summary(SOURCE, ",".join(sorted(by_cluster)) or tempo.cluster)

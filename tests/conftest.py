@@ -12,7 +12,16 @@ pytest_plugins = [
 # Fixtures whose servers `make test` installs beyond Neo4j; `make test-quick` deselects the
 # tests that use them (-m "not servers").
 SERVER_FIXTURES = frozenset(
-    {"kube", "kube_namespace", "prom_stack", "prom", "fire", "secure_pushgateway", "chromium"}
+    {
+        "kube",
+        "second_kube",
+        "kube_namespace",
+        "prom_stack",
+        "prom",
+        "fire",
+        "secure_pushgateway",
+        "chromium",
+    }
 )
 
 

@@ -1,62 +1,120 @@
 """The ``korrel8`` command line. What it prints, and how off a terminal: see
-korrel8/console/output.py."""
+korrel8/console/output.py.
+
+Every command's module is imported only when that command runs (or shows its own help):
+``korrel8 goals`` does not import the Kubernetes client, the scheduler, the ingesters or
+the renderers it does not use, and ``korrel8 --help`` imports none of them, nor Neo4j's
+driver (``bench/cli_start.py`` measures it; ``tests/test_cli_start.py`` checks it).
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-import sys
-from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click  # typer vendors its click
+from typer.core import TyperCommand, TyperGroup
 
-from ingest.cli import ingest_app
-from ingest.k8s.cli import k8s as ingest_k8s
-from ingest.snapshot_cli import register as register_snapshot
-from korrel8.api.cli import mcp as mcp_command
-from korrel8.api.cli import web
-from korrel8.cli.query import register as register_queries
-from korrel8.cli.rules import rules_app
-from korrel8.config import Settings, load_settings
-from korrel8.console.output import (
-    Column,
-    Format,
-    FormatOption,
-    Table,
-    err,
-    fail,
-    message,
-    out,
-    print_json,
-    print_table,
-)
-from korrel8.console.progress import Tracker
-from korrel8.demo import DEFAULT_SIZE as DEFAULT_DEMO_SIZE
-from korrel8.errors import Korrel8Error
-from korrel8.graph import localdb
-from korrel8.graph.store import Store
-from korrel8.render import json as render_json
-from korrel8.service.cli import serve
+
+def _ingest() -> typer.Typer:
+    from ingest.cli import ingest_app
+    from ingest.k8s.cli import k8s as ingest_k8s
+    from ingest.snapshot_cli import register as register_snapshot
+
+    if "k8s" not in {c.name for c in ingest_app.registered_commands}:
+        ingest_app.command("k8s")(ingest_k8s)
+        register_snapshot(ingest_app)
+    return ingest_app
+
+
+# The commands, in the order `korrel8 --help` lists them: where each is ("module:attribute",
+# a Typer app or a command function, or a function returning the app) and its line of
+# help (the first line of its docstring; tests/test_cli_start.py checks that they agree).
+LAZY: dict[str, tuple[str | Callable[[], typer.Typer], str]] = {
+    "db": ("korrel8.cli.db:db_app", "Run the local Neo4j (no Docker needed)."),
+    "rules": ("korrel8.cli.rules:rules_app", "List, check, apply and draw the correlation rules."),
+    "ingest": (_ingest, "Ingest alerts and signal references into the graph."),
+    "goals": (
+        "korrel8.cli.query:goals",
+        "Find the goal objects related to START by rule chains, with the paths.",
+    ),
+    "neighbours": (
+        "korrel8.cli.query:neighbours",
+        "Show everything within --depth rule edges of START.",
+    ),
+    "get": ("korrel8.cli.query:get", "Show the objects QUERY selects, with their data queries."),
+    "serve": (
+        "korrel8.service.cli:serve",
+        "Ingest every configured source on its interval, apply the rules after each ingest,",
+    ),
+    "web": (
+        "korrel8.api.cli:web",
+        "Answer korrel8r's REST API (/api/v1alpha1) and MCP (/mcp) from the graph, until",
+    ),
+    "mcp": (
+        "korrel8.api.cli:mcp",
+        "Serve korrel8r's MCP tools over stdin/stdout (for an agent that runs korrel8).",
+    ),
+    "counts": ("korrel8.cli.db:counts", "Print live nodes per class and open edges per type."),
+    "demo": (
+        "korrel8.cli.demo:demo",
+        "The mission's example on a generated cluster: from the alert of a filling",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """The click command ``name`` of LAZY, its module imported now."""
+    where, _ = LAZY[name]
+    if callable(where):
+        target: Any = where()
+    else:
+        module, attribute = where.split(":")
+        target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        return typer.main.get_group(target)
+    single = typer.Typer()
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
+class _Placeholder(TyperCommand):
+    """What `korrel8 --help` lists for a command not loaded: its name and line of help."""
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group whose commands are imported when one is resolved, not before."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._listing = False
+        for name, (_, line) in LAZY.items():
+            self.commands.setdefault(name, _Placeholder(name, help=line))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Placeholder) and not self._listing:
+            command = self.commands[cmd_name] = load_command(cmd_name)
+            command.name = cmd_name
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True  # the list of commands needs their help lines only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     help="korrel8: a correlation store for Kubernetes observability, backed by Neo4j.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Run the local Neo4j (no Docker needed).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(rules_app, name="rules")
-ingest_app.command("k8s")(ingest_k8s)
-register_snapshot(ingest_app)
-app.add_typer(ingest_app, name="ingest")
-register_queries(app)
-app.command("serve")(serve)
-app.command("web")(web)
-app.command("mcp")(mcp_command)
-
-
-def _settings() -> Settings:
-    return load_settings()
 
 
 @app.callback()
@@ -67,117 +125,6 @@ def main(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-
-
-@db_app.command("start")
-def db_start() -> None:
-    """Start the local Neo4j and wait until it accepts Bolt connections."""
-    try:
-        local = _settings().local
-        before = localdb.status(local)
-        st = localdb.start(local, progress=lambda m: message(m, err))
-    except Korrel8Error as exc:
-        raise fail(exc) from exc
-    verb = "already running" if before.running else "started"
-    message(f"Neo4j {st.version} {verb} (pid {st.pid})")
-    message(f"  Bolt:    {st.bolt_uri}")
-    message(f"  Browser: {st.browser_url}")
-    message(f"  Data:    {st.data_dir}")
-    if st.new_password:
-        message(f"  User neo4j, generated password: {st.new_password}", style="bold")
-        message(f"  (shown once; korrel8 keeps it in {st.data_dir / 'state.json'} for its own use)")
-
-
-@db_app.command("stop")
-def db_stop() -> None:
-    """Stop the local Neo4j cleanly (its data stays)."""
-    try:
-        stopped = localdb.stop(_settings().local)
-    except Korrel8Error as exc:
-        raise fail(exc) from exc
-    message("Neo4j stopped" if stopped else "Neo4j was not running")
-
-
-@db_app.command("status")
-def db_status(output: FormatOption = Format.table) -> None:
-    """Say whether the local Neo4j runs, and where (exit status 3 if it does not)."""
-    try:
-        st = localdb.status(_settings().local)
-    except Korrel8Error as exc:
-        raise fail(exc) from exc
-    if output is Format.json:
-        print_json(
-            {"running": st.running, "pid": st.pid, "version": st.version,
-             "bolt_uri": st.bolt_uri, "browser_url": st.browser_url,
-             "data_dir": str(st.data_dir)}
-        )  # fmt: skip
-    elif st.running:
-        message(f"running (pid {st.pid}): {st.bolt_uri}, Browser {st.browser_url}")
-    else:
-        message(f"not running (data in {st.data_dir}); start it with `korrel8 db start`")
-    if not st.running:
-        raise typer.Exit(code=3)
-
-
-@app.command("counts")
-def counts(output: FormatOption = Format.table) -> None:
-    """Print live nodes per class and open edges per type."""
-    try:
-        with Store.connect(_settings()) as store:
-            data = store.counts()
-    except Korrel8Error as exc:
-        raise fail(exc) from exc
-    if output is Format.json:
-        print_json({"nodes": data["node"], "edges": data["edge"]})
-    else:
-        print_counts(data)
-
-
-def print_counts(data: dict[str, dict[str, int]]) -> None:
-    for what, title in (("node", "Nodes per class"), ("edge", "Edges per type")):
-        columns = [Column("class" if what == "node" else "type"), Column("count", numeric=True)]
-        table = Table(title, columns)
-        for name, n in sorted(data[what].items()):
-            table.add(name, n)
-        table.add("total", sum(data[what].values()), style="bold", section=True)
-        print_table(table)
-
-
-@app.command("demo")
-def demo(
-    size: Annotated[
-        int, typer.Option(help="Pods in the generated cluster (the shop's at least).")
-    ] = DEFAULT_DEMO_SIZE,
-    html: Annotated[Path, typer.Option(help="Where to write the investigation graph.")] = Path(
-        "korrel8-demo.html"
-    ),
-    snapshot_dir: Annotated[
-        Path | None,
-        typer.Option(help="Keep the generated snapshot here (default: a temporary directory)."),
-    ] = None,
-    output: Annotated[
-        Format,
-        typer.Option("--output", help="The report (tables), or the example's result as json."),
-    ] = Format.table,
-) -> None:
-    """The mission's example on a generated cluster: from the alert of a filling
-    PersistentVolumeClaim to the logs of the pods that mount it, with the rules that
-    explain each step. Starts the local Neo4j unless one is configured."""
-    from korrel8 import demo as demo_mod
-
-    try:
-        settings = _settings()
-        with Tracker() as tracker:
-            found = demo_mod.run(
-                settings, size=size, html=html, snapshot_dir=snapshot_dir, out=out,
-                tracker=tracker, print_report=False,
-            )  # fmt: skip
-        if output is Format.json:
-            sys.stdout.write(render_json.to_json(found.result) + "\n")
-        else:
-            demo_mod.report(found, settings, out)  # below the finished bars
-    except Korrel8Error as exc:
-        raise fail(exc) from exc
 
 
 if __name__ == "__main__":

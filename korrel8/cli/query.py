@@ -14,18 +14,18 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from korrel8.console import output as console_output
 from korrel8.console.output import Column, Table, err, error, fail, message
 from korrel8.correlate import DEFAULT_DEPTH, DEFAULT_LIMIT, DEFAULT_NEIGHBOUR_DEPTH, Korrel8
 from korrel8.errors import Korrel8Error
-from korrel8.render import dot, graphml, html, mermaid
-from korrel8.render import json as render_json
 from korrel8.result import Result
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Output", "get", "goals", "neighbours", "print_table", "register"]
 
@@ -191,17 +191,31 @@ def _run(
 
 
 def _render(result: Result, output: Output) -> str:
-    renderers: dict[Output, Callable[[], str]] = {
-        Output.json: lambda: render_json.to_json(result) + "\n",
-        Output.html: lambda: html.to_html(result),
-        Output.dot: lambda: dot.to_dot(result),
-        Output.mermaid: lambda: mermaid.to_mermaid(result),
-        Output.graphml: lambda: graphml.to_graphml(result),
-    }
-    return renderers[output]()
+    # Only the renderer asked for is imported: a table needs none (a faster start).
+    if output is Output.json:
+        from korrel8.render import json as render_json
+
+        return render_json.to_json(result) + "\n"
+    if output is Output.html:
+        from korrel8.render import html
+
+        return html.to_html(result)
+    if output is Output.dot:
+        from korrel8.render import dot
+
+        return dot.to_dot(result)
+    if output is Output.mermaid:
+        from korrel8.render import mermaid
+
+        return mermaid.to_mermaid(result)
+    from korrel8.render import graphml
+
+    return graphml.to_graphml(result)
 
 
 def _plain_table(result: Result) -> str:
+    from rich.console import Console
+
     capture = Console(file=io.StringIO())  # not a terminal: tab-separated
     print_table(result, capture)
     assert isinstance(capture.file, io.StringIO)

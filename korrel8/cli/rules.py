@@ -117,6 +117,14 @@ def check(
 def apply(
     dirs: DirOption = None,
     full: Annotated[bool, typer.Option("--full", help="Re-evaluate every start.")] = False,
+    cluster: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cluster",
+            help="Only the edges whose start is in this cluster (repeatable); the edges of "
+            "other clusters are neither made, refreshed nor closed.",
+        ),
+    ] = None,
     output: FormatOption = Format.table,
 ) -> None:
     """Apply the enabled rules: incrementally where a rule ran before, unless --full."""
@@ -130,7 +138,9 @@ def apply(
             def ran(run: rule_runner.RuleRun) -> None:
                 bar.advance(note=f"{run.rule}: {run.edges} edges")
 
-            runs = rule_runner.apply(store, loaded, full=full, progress=ran)
+            runs = rule_runner.apply(
+                store, loaded, full=full, progress=ran, clusters=cluster or None
+            )
             bar.finish(f"{sum(r.edges for r in runs)} edges")
     except Korrel8Error as exc:
         raise fail(exc) from exc

@@ -10,6 +10,8 @@ finished without error and was not marked partial.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from korrel8.graph.rows import EdgeRow, NodeRow
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+RUN_ATTEMPTS = 6  # a statement that fails transiently (a deadlock) is run up to this often
 
 
 def utcnow() -> datetime:
@@ -177,14 +180,24 @@ class Store:
     # -- reading and writing -------------------------------------------------
 
     def run(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
-        """Run one auto-commit statement (needed for CALL ... IN TRANSACTIONS)."""
-        try:
-            with self.driver.session(database=self.database) as session:
-                return [record.data() for record in session.run(query, params)]
-        except ServiceUnavailable as exc:
-            raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
-        except Neo4jError as exc:
-            raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
+        """Run one auto-commit statement (needed for CALL ... IN TRANSACTIONS).
+
+        A transient failure (a deadlock with another korrel8 writing to the same Neo4j)
+        runs the statement again, as execute_write would: every statement run here is
+        idempotent (MERGE, SET, sweeps, reads)."""
+        for attempt in range(1, RUN_ATTEMPTS + 1):
+            try:
+                with self.driver.session(database=self.database) as session:
+                    return [record.data() for record in session.run(query, params)]
+            except ServiceUnavailable as exc:
+                raise StoreUnavailableError(f"lost the connection to Neo4j: {exc}") from exc
+            except Neo4jError as exc:
+                if not exc.is_retryable() or attempt == RUN_ATTEMPTS:
+                    raise StoreError(f"Neo4j refused a statement: {exc.message}") from exc
+                log.info("transient failure, attempt %d of %d: %s", attempt, RUN_ATTEMPTS,
+                         exc.code)  # fmt: skip
+                time.sleep(random.uniform(0.5, 1.5) * min(0.2 * 2**attempt, 5.0))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def read(self, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
         """Run one read query within the store's time limit (``query_timeout``): Neo4j
@@ -339,11 +352,22 @@ class Store:
         )
         return int(result[0]["deleted"]) if result else 0
 
-    def purge(self, retention: timedelta, now: datetime | None = None) -> PurgeCounts:
-        """Remove nodes deleted, and edges closed, longer than ``retention`` ago."""
+    def purge(
+        self,
+        retention: timedelta,
+        now: datetime | None = None,
+        clusters: Iterable[str] | None = None,
+    ) -> PurgeCounts:
+        """Remove nodes deleted, and edges closed, longer than ``retention`` ago (of
+        ``clusters`` only, if given: an edge by its start's cluster)."""
         cutoff = (now or utcnow()) - retention
-        edges = self.run(_query("store/purge_edges"), cutoff=cutoff, batch=self.batch_size)
-        nodes = self.run(_query("store/purge_nodes"), cutoff=cutoff, batch=self.batch_size)
+        scope = sorted(clusters) if clusters is not None else None
+        edges = self.run(
+            _query("store/purge_edges"), cutoff=cutoff, batch=self.batch_size, clusters=scope
+        )
+        nodes = self.run(
+            _query("store/purge_nodes"), cutoff=cutoff, batch=self.batch_size, clusters=scope
+        )
         return PurgeCounts(
             nodes=int(nodes[0]["purged"]) if nodes else 0,
             edges=int(edges[0]["purged"]) if edges else 0,

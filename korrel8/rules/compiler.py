@@ -17,6 +17,12 @@ For a rule ``start -[VERB]-> goal`` with condition C the compiler writes:
   side whose identity is all the condition reads of it skips even that for an old node
   (see ``identity_only``).
 
+Scoped (``compile_rule(rule, scoped=True)``, what ``korrel8 serve`` runs), every
+statement also takes ``$clusters``: it makes, refreshes and closes only the edges whose
+start node is in one of them. An edge belongs to its start's cluster; the default rules
+all join within one cluster (``same: [cluster]``), so both ends are. Several korrel8
+instances, one per cluster, then never touch each other's edges in one Neo4j.
+
 Labels, types and keys in the text come from validated rules (korrel8/graph/identifiers.py);
 values (rule name, classes, times) are parameters.
 """
@@ -53,6 +59,7 @@ class Compiled:
     close_incremental: str
     count: str  # how many edges the rule would make now, without writing
     params: dict[str, Any]
+    scoped: bool = False  # the statements take $clusters
 
     def statements(self) -> dict[str, str]:
         return {
@@ -77,8 +84,10 @@ def condition(rule: Rule) -> str:
     return " AND ".join(parts)
 
 
-def _node_filter(var: str, spec: object, param: str) -> str:
+def _node_filter(var: str, spec: object, param: str, scoped: bool = False) -> str:
     live = f"{var}.deleted_at IS NULL"
+    if scoped:  # only the start side: an edge belongs to its start's cluster
+        live += f" AND {var}.cluster IN $clusters"
     return live if isinstance(spec, Domain) else f"{var}.class IN ${param} AND {live}"
 
 
@@ -115,13 +124,14 @@ def edge_shape(rule: Rule) -> str | None:
     return {"goal": "up", "start": "down", None: None}[rule.hub]
 
 
-def compile_rule(rule: Rule) -> Compiled:
+def compile_rule(rule: Rule, scoped: bool = False) -> Compiled:
+    """The rule's statements; ``scoped``: limited to the starts of ``$clusters``."""
     starts, goals = rule.start_classes, rule.goal_classes
     s_label = identifiers.label(domain_of(starts).label)
     g_label = identifiers.label(domain_of(goals).label)
     verb = identifiers.rel_type(rule.verb)
     cond = condition(rule)
-    s_filter = _node_filter("start", starts, "start_classes")
+    s_filter = _node_filter("start", starts, "start_classes", scoped)
     g_filter = _node_filter("goal", goals, "goal_classes")
     merge = MERGE_EDGE.format(verb=verb)
 
@@ -189,8 +199,10 @@ def compile_rule(rule: Rule) -> Compiled:
         "goal", "start", f"(start:Object:{s_label})", f"(start:Object:{s_label}){rel}(goal)"
     )
     stale = "r.valid_to IS NULL AND r.last_seen < $now"
+    if scoped:
+        stale += " AND start.cluster IN $clusters"
     close_full = (
-        f"MATCH (:Object:{s_label})-[r:{verb} {{rule: $rule}}]->()\nWHERE {stale}\n"
+        f"MATCH (start:Object:{s_label})-[r:{verb} {{rule: $rule}}]->()\nWHERE {stale}\n"
         "SET r.valid_to = $now\nRETURN count(r) AS closed"
     )
     count = (
@@ -212,4 +224,5 @@ def compile_rule(rule: Rule) -> Compiled:
         close_incremental=CLOSE_INCREMENTAL,
         count=count,
         params=params,
+        scoped=scoped,
     )

@@ -1,10 +1,18 @@
-"""Applies compiled rules to the graph: full runs, incremental runs, and their state."""
+"""Applies compiled rules to the graph: full runs, incremental runs, and their state.
+
+A run scoped to clusters (``apply(..., clusters=[...])``, what ``korrel8 serve`` does)
+makes, refreshes and closes only the edges whose start is in those clusters, and keeps
+its state per rule and cluster (``RuleState`` named ``<rule>@<cluster>``): korrel8
+instances that each serve their own clusters share one Neo4j without closing, refreshing
+or re-planning each other's edges, and a cluster seen for the first time gets a full run
+of its own.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +39,11 @@ class RuleRun:
     edges: int  # edges made or refreshed
     closed: int  # edges whose condition no longer holds
     seconds: float
+
+
+def state_names(rule: str, clusters: Sequence[str] | None) -> list[str]:
+    """The RuleState names of a run: the rule's own, or one per cluster when scoped."""
+    return [rule] if clusters is None else [f"{rule}@{c}" for c in clusters]
 
 
 def _one(store: Store, text: str, params: dict[str, Any], key: str) -> int:
@@ -68,15 +81,26 @@ def run_rule(
     now: datetime | None = None,
     changed: set[tuple[str, str]] | None = None,
     present: set[tuple[str, str]] | None = None,
+    clusters: Sequence[str] | None = None,
 ) -> RuleRun:
     """Run one rule: full when ``since`` is None, else anchored on changes since then.
 
     ``changed``: the classes changed since ``since - OVERLAP`` or earlier, read after
     ``now`` was taken (a superset does no harm); read here when not given. ``present``: the
     classes that have nodes; a full run of a rule with no node on a side is skipped.
+    ``clusters``: only the edges whose start is in them (``compiled`` must be scoped).
     """
+    if (clusters is not None) != compiled.scoped:
+        raise ValueError("a scoped rule runs with clusters, an unscoped one without")
     now = now or utcnow()
-    params = {**compiled.params, "now": now, "batch": store.batch_size}
+    names = state_names(compiled.rule.name, clusters)
+    params = {
+        **compiled.params,
+        "now": now,
+        "batch": store.batch_size,
+        "clusters": list(clusters) if clusters is not None else None,
+        "states": names,
+    }
     started = time.perf_counter()
     if since is None:
         mode = "full"
@@ -86,11 +110,11 @@ def run_rule(
             _touches(compiled.rule.start_classes, present)
             and _touches(compiled.rule.goal_classes, present)
         ):
-            _record(store, compiled, now, 0)
+            _record(store, names, now, 0)
             return RuleRun(compiled.rule.name, mode, 0, 0, time.perf_counter() - started)
         edges = _one(store, compiled.full, params, "edges")
         closed = _one(store, compiled.close_full, params, "closed")
-        _record(store, compiled, now, edges)
+        _record(store, names, now, edges)
     else:
         params["since"] = since - OVERLAP
         # A side no changed node belongs to has nothing to do: skipping it saves its
@@ -107,28 +131,35 @@ def run_rule(
             closed = _one(store, compiled.close_incremental, params, "closed")
         else:
             closed = 0
-            _record(store, compiled, now, edges)
+            _record(store, names, now, edges)
         mode = "incremental"
     return RuleRun(compiled.rule.name, mode, edges, closed, time.perf_counter() - started)
 
 
-def _record(store: Store, compiled: Compiled, now: datetime, edges: int) -> None:
+def _record(store: Store, names: list[str], now: datetime, edges: int) -> None:
     store.run(
         statements.load("store/set_rule_state"),  # type: ignore[arg-type,unused-ignore]
-        name=compiled.rule.name,
+        names=names,
         last_run=now,
         edges=edges,
     )
 
 
-def close_retired(store: Store, enabled: Iterable[str], now: datetime | None = None) -> int:
-    """Close the open edges of rules not in ``enabled``; how many were closed."""
-    return _one(
-        store,
-        statements.load("store/close_retired"),
-        {"rules": list(enabled), "now": now or utcnow(), "batch": store.batch_size},
-        "closed",
-    )
+def close_retired(
+    store: Store,
+    enabled: Iterable[str],
+    now: datetime | None = None,
+    clusters: Collection[str] | None = None,
+) -> int:
+    """Close the open edges of rules not in ``enabled`` (whose start is in ``clusters``,
+    if given); how many were closed."""
+    params = {
+        "rules": list(enabled),
+        "now": now or utcnow(),
+        "batch": store.batch_size,
+        "clusters": sorted(clusters) if clusters is not None else None,
+    }
+    return _one(store, statements.load("store/close_retired"), params, "closed")
 
 
 def apply(
@@ -139,16 +170,23 @@ def apply(
     progress: Callable[[RuleRun], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     errors: list[str] | None = None,
+    clusters: Collection[str] | None = None,
 ) -> list[RuleRun]:
     """Apply every enabled rule: incrementally where it ran before, unless ``full``.
 
     A full run also closes the edges of rules no longer enabled. ``should_stop`` is asked
     between two rules. With ``errors``, a rule that fails is reported there and the
     others still run (Neo4j unreachable still raises); without it, the first failure
-    raises.
+    raises. With ``clusters``, only the edges whose start is in one of them are made,
+    refreshed or closed (see the module docstring); a rule may then run twice, fully for
+    the clusters it never ran for and incrementally for the others.
     """
     enabled = [r for r in rules if r.enabled]
-    previous = {} if full else last_runs(store, (r.name for r in enabled))
+    scope = sorted(set(clusters)) if clusters is not None else None
+    if scope == []:
+        return []
+    names = [n for r in enabled for n in state_names(r.name, scope)]
+    previous = {} if full else last_runs(store, names)
     # One start for every rule, taken before the changes are read once for all of them:
     # a change the read misses is within every rule's next window. (Changes made while
     # the rules run may be seen now too; then the next run sees them again, harmlessly.)
@@ -158,7 +196,7 @@ def apply(
         changed = changed_classes(store, min(previous.values()) - OVERLAP)
     present = present_classes(store)
     if full:
-        closed = close_retired(store, (r.name for r in enabled), now)
+        closed = close_retired(store, (r.name for r in enabled), now, scope)
         if closed:
             log.info("closed %d edges of rules no longer enabled", closed)
     runs = []
@@ -166,9 +204,7 @@ def apply(
         if should_stop is not None and should_stop():
             break
         try:
-            run = run_rule(
-                store, compile_rule(rule), previous.get(rule.name), now, changed, present
-            )
+            done = _apply_one(store, rule, previous, now, changed, scope, present)
         except StoreUnavailableError:
             raise
         except Korrel8Error as exc:
@@ -176,10 +212,37 @@ def apply(
                 raise
             errors.append(f"rule {rule.name} ({rule.origin}): {exc}")
             continue
-        log.debug("rule %s: %s", rule.name, run)
-        if progress is not None:
-            progress(run)
-        runs.append(run)
+        for run in done:
+            log.debug("rule %s: %s", rule.name, run)
+            if progress is not None:
+                progress(run)
+        runs += done
+    return runs
+
+
+def _apply_one(
+    store: Store,
+    rule: Rule,
+    previous: dict[str, datetime],
+    now: datetime,
+    changed: set[tuple[str, str]] | None,
+    scope: list[str] | None,
+    present: set[tuple[str, str]] | None = None,
+) -> list[RuleRun]:
+    """One rule: unscoped, or per group of clusters with the same kind of run."""
+    if scope is None:
+        compiled = compile_rule(rule)
+        return [run_rule(store, compiled, previous.get(rule.name), now, changed, present)]
+    compiled = compile_rule(rule, scoped=True)
+    ran = {c: previous.get(f"{rule.name}@{c}") for c in scope}
+    new = [c for c, last in ran.items() if last is None]
+    old = [c for c, last in ran.items() if last is not None]
+    runs = []
+    if new:
+        runs.append(run_rule(store, compiled, None, now, changed, present, new))
+    if old:
+        since = min(t for t in ran.values() if t is not None)
+        runs.append(run_rule(store, compiled, since, now, changed, present, old))
     return runs
 
 
@@ -188,7 +251,10 @@ _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def warm_up(
-    store: Store, rules: Iterable[Rule], should_stop: Callable[[], bool] | None = None
+    store: Store,
+    rules: Iterable[Rule],
+    should_stop: Callable[[], bool] | None = None,
+    clusters: Collection[str] | None = None,
 ) -> int:
     """Have Neo4j plan the statements of incremental runs before the first one needs them.
 
@@ -197,22 +263,29 @@ def warm_up(
     of a full run. Each rule's two incremental statements run once anchored on changes
     after a time no node reaches: planned and cached with the parameter types of a real
     run, they match nothing and write nothing. The statements shared by every rule are
-    planned with EXPLAIN (the closing one records a run). Returns the statements planned.
+    planned with EXPLAIN (the closing one records a run). ``clusters``: the statements of
+    runs scoped to clusters (see apply), which are other texts. Returns how many planned.
     """
-    params: dict[str, Any] = {"now": _NEVER, "since": _NEVER, "batch": store.batch_size}
+    params: dict[str, Any] = {
+        "now": _NEVER,
+        "since": _NEVER,
+        "batch": store.batch_size,
+        "clusters": sorted(clusters) if clusters is not None else None,
+        "states": [],
+    }
     planned = 0
     for rule in rules:
         if not rule.enabled:
             continue
         if should_stop is not None and should_stop():
             break
-        compiled = compile_rule(rule)
+        compiled = compile_rule(rule, scoped=clusters is not None)
         for text in (compiled.incremental_starts, compiled.incremental_goals):
             _one(store, text, {**compiled.params, **params}, "edges")
             planned += 1
     shared = {
         "store/rule_state_close": {"rule": "", "verb": "", "edges": 0, **params},
-        "store/set_rule_state": {"name": "", "last_run": _NEVER, "edges": 0},
+        "store/set_rule_state": {"names": [], "last_run": _NEVER, "edges": 0},
     }
     for name, values in shared.items():
         store.run("EXPLAIN " + statements.load(name), **values)  # type: ignore[arg-type,unused-ignore]
@@ -225,7 +298,15 @@ def warm_up(
 def explain(store: Store, compiled: Compiled) -> list[str]:
     """EXPLAIN every statement of a compiled rule; the errors, naming rule and origin."""
     errors = []
-    params = {**compiled.params, "now": utcnow(), "since": utcnow(), "batch": 1, "edges": 0}
+    params = {
+        **compiled.params,
+        "now": utcnow(),
+        "since": utcnow(),
+        "batch": 1,
+        "edges": 0,
+        "clusters": None,
+        "states": [],
+    }
     for what, text in compiled.statements().items():
         try:
             store.run("EXPLAIN " + text, **params)  # type: ignore[arg-type,unused-ignore]

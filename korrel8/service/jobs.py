@@ -35,6 +35,9 @@ class SourceJob:
     interval: float
     run: Callable[[], list[Summary]]
     stop: Callable[[], None] = field(default=lambda: None)  # releases watches and connections
+    # The clusters whose data this job writes (a Kubernetes job's once it has named its
+    # cluster; a derived one's: none of its own): serve applies the rules to these only.
+    clusters: Callable[[], frozenset[str]] = field(default=frozenset)
 
     @property
     def id(self) -> str:
@@ -61,6 +64,10 @@ class KubernetesJob:
         self._conn: Connection | None = None
         self._reported: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.cluster: str | None = None  # the cluster's name, once listed
+
+    def clusters(self) -> frozenset[str]:
+        return frozenset({self.cluster} if self.cluster else ())
 
     def run(self) -> list[Summary]:
         k8s = self.settings.sources.kubernetes
@@ -75,6 +82,7 @@ class KubernetesJob:
             except BaseException:
                 conn.close()
                 raise
+            self.cluster = result.summary.cluster
             if not k8s.watch or result.summary.errors:
                 conn.close()  # relisted next time: a failed kind must be listed again
                 return [result.summary]
@@ -138,6 +146,7 @@ def source_jobs(
     src = settings.sources
     jobs: list[SourceJob] = []
     skipped: list[str] = []
+    k8s_jobs: list[KubernetesJob] = []
     k8s_on = kubernetes_available(settings)
     if k8s_on:
         names = [
@@ -148,9 +157,11 @@ def source_jobs(
             src = align_clusters(settings, names[0])
         for context in names:
             job = KubernetesJob(settings, store, context, on_change)
+            k8s_jobs.append(job)
             jobs.append(
-                SourceJob("kubernetes", context, src.kubernetes.interval_seconds, job.run, job.stop)
-            )
+                SourceJob("kubernetes", context, src.kubernetes.interval_seconds, job.run, job.stop,
+                          job.clusters)
+            )  # fmt: skip
     else:
         why = "disabled" if not src.kubernetes.enabled else "no kubeconfig and not in a pod"
         skipped.append(f"kubernetes: {why}")
@@ -160,6 +171,7 @@ def source_jobs(
             SourceJob(
                 "alertmanager", am.cluster, am.interval_seconds,
                 lambda: [alerts.ingest(store, am, prom, progress=_debug)],
+                clusters=lambda: frozenset({am.cluster}),
             )
         )  # fmt: skip
     else:
@@ -172,25 +184,29 @@ def source_jobs(
                 lambda: [metrics.ingest(store, prom, families=metrics.DEFAULT_FAMILIES,
                                         window=metrics.DEFAULT_WINDOW, progress=_debug),
                          incidents.ingest(store, prom, progress=_debug)],
+                clusters=lambda: frozenset({prom.cluster}),
             )
         )  # fmt: skip
     else:
         skipped.append("prometheus: no sources.prometheus.url")
+
     # Without a URL, log streams and traces are derived from the pods in the graph: worth
-    # doing only when something writes pods.
+    # doing only when something writes pods, and only from this instance's own clusters'
+    # pods (another cluster in the graph, a snapshot's or another korrel8's, is not ours).
+    def own() -> frozenset[str]:
+        return frozenset(c for job in k8s_jobs if (c := job.cluster))
+
     for name, setting, ingest_one in (
-        (
-            "loki",
-            src.loki,
-            lambda: [
-                logs.ingest(store, src.loki, progress=_debug),
-                netflow.ingest(store, progress=_debug),
-            ],
-        ),
-        ("tempo", src.tempo, lambda: [traces.ingest(store, src.tempo, progress=_debug)]),
-    ):
+        ("loki", src.loki, lambda: [logs.ingest(store, src.loki, progress=_debug,
+                                                clusters=own()),
+                                    netflow.ingest(store, progress=_debug, clusters=own())]),
+        ("tempo", src.tempo, lambda: [traces.ingest(store, src.tempo, progress=_debug,
+                                                    clusters=own())]),
+    ):  # fmt: skip
         if setting.url or k8s_on:
-            jobs.append(SourceJob(name, setting.cluster, setting.interval_seconds, ingest_one))
+            owned = frozenset({setting.cluster}) if setting.url else frozenset[str]()
+            jobs.append(SourceJob(name, setting.cluster, setting.interval_seconds, ingest_one,
+                                  clusters=_constant(owned)))  # fmt: skip
         else:
             skipped.append(f"{name}: no sources.{name}.url, and no pods to derive from")
     return jobs, skipped
@@ -222,6 +238,10 @@ def align_clusters(settings: Settings, context: str) -> SourcesSettings:
              "choose another)", context, name, ", ".join(unset))  # fmt: skip
     update = {n: getattr(src, n).model_copy(update={"cluster": name}) for n in unset}
     return src.model_copy(update=update)
+
+
+def _constant(clusters: frozenset[str]) -> Callable[[], frozenset[str]]:
+    return lambda: clusters
 
 
 def _debug(message: str) -> None:

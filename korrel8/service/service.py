@@ -7,6 +7,11 @@ The rules run in a thread of their own rather than inside the ingest jobs, so th
 rule run never delays an ingest: ingests that finish while the rules run are served by
 one more incremental run right after (it sees every change since the previous one).
 
+Each instance works on its own clusters only (those its jobs write, ``clusters()``): the
+rules make and close the edges whose start is in them, the purge removes their history;
+several instances, one per cluster, share one Neo4j without touching each other's data,
+and a cluster loaded from a snapshot is never changed by ``serve``.
+
 Stopping (``stop``) stops the watches, lets a running ingest finish its run, and stops
 the rules between two rules. Every batch is its own transaction and a
 rule's state is written only after the rule completed, so nothing is left half-written:
@@ -78,6 +83,7 @@ class Service:
         self._planned = False  # the rules' statements planned since Neo4j was last reached
         self._stopping = threading.Event()
         self._dirty = dirty or threading.Event()  # written to since the rules last ran
+        self._retired: set[str] = set()  # clusters whose retired rules' edges were closed
         self._rules_thread = threading.Thread(target=self._rules_loop, name="korrel8-rules",
                                               daemon=True)  # fmt: skip
         self.http: StatusServer | None = None
@@ -95,10 +101,6 @@ class Service:
 
     def start(self) -> None:
         serve = self.settings.serve
-        # Edges of rules switched off since the last start stop counting now.
-        closed = rule_runner.close_retired(self.store, (r.name for r in self.rules))
-        if closed:
-            log.info("closed %d edges of rules no longer enabled", closed)
         # Who may ask the API, and what each caller sees (api.auth; none only on loopback).
         self.authenticator = Authenticator.from_settings(self.settings, self.store, serve.host)
         self.http = StatusServer(
@@ -143,6 +145,10 @@ class Service:
             self.http.stop()
         if self.authenticator is not None:
             self.authenticator.close()
+
+    def clusters(self) -> frozenset[str]:
+        """The clusters this instance writes: its rules and purge touch only these."""
+        return frozenset().union(*(job.clusters() for job in self.jobs))
 
     @property
     def stopping(self) -> bool:
@@ -191,7 +197,9 @@ class Service:
         (rule_runner.warm_up); False if Neo4j could not be reached."""
         started = time.monotonic()
         try:
-            planned = rule_runner.warm_up(self.store, self.rules, lambda: self.stopping)
+            planned = rule_runner.warm_up(
+                self.store, self.rules, lambda: self.stopping, clusters=self.clusters()
+            )
         except StoreUnavailableError:
             time.sleep(0.5)
             return False
@@ -206,11 +214,21 @@ class Service:
         started = time.monotonic()
         runs: list[rule_runner.RuleRun] = []
         errors: list[str] = []
+        clusters = self.clusters()
         try:
+            # Edges of rules switched off since the last start stop counting now, in each
+            # cluster the first time it is ours.
+            if new := clusters - self._retired:
+                names = (r.name for r in self.rules)
+                closed = rule_runner.close_retired(self.store, names, clusters=new)
+                self._retired |= new
+                if closed:
+                    log.info("closed %d edges of rules no longer enabled", closed)
             # One failing rule is reported and the others still run (errors=...).
             runs = rule_runner.apply(
-                self.store, self.rules, should_stop=lambda: self.stopping, errors=errors
-            )
+                self.store, self.rules, should_stop=lambda: self.stopping, errors=errors,
+                clusters=clusters,
+            )  # fmt: skip
             if self.stopping and len(runs) < len(self.rules):
                 log.info("stopping: the remaining rules run at the next start")
         except StoreUnavailableError as exc:
@@ -239,7 +257,9 @@ class Service:
 
     def _purge(self) -> None:
         try:
-            purged = self.store.purge(timedelta(hours=self.settings.retention_hours))
+            purged = self.store.purge(
+                timedelta(hours=self.settings.retention_hours), clusters=self.clusters()
+            )
             if purged.nodes or purged.edges:
                 log.info("purged %d nodes and %d edges past retention", purged.nodes,
                          purged.edges)  # fmt: skip

@@ -712,6 +712,20 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def second_kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServer]:
+    """A second Kubernetes cluster of its own (etcd and kube-apiserver started here, even
+    when KUBECONFIG names the first): for tests of several clusters at once."""
+    binaries = find_binaries()
+    if isinstance(binaries, str):
+        unavailable(f"kube-apiserver {kube_version()} with etcd", f"{binaries}; {BUILD_HINT}")
+    server = start_kube(tmp_path_factory.mktemp("kube2"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def kube_namespace(kube: KubeServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, named after it; emptied and deleted afterwards."""
