@@ -71,7 +71,15 @@ def same_graph(graph: dict[str, Any], result: Result) -> None:
 
 def test_domains_list_every_domain_with_its_classes(api: Client) -> None:
     domains = api.get("/domains").json()
-    assert {d["name"] for d in domains} == {"alert", "k8s", "log", "metric", "trace"}
+    assert {d["name"] for d in domains} == {
+        "alert",
+        "incident",
+        "k8s",
+        "log",
+        "metric",
+        "netflow",
+        "trace",
+    }
     assert all(d["description"] for d in domains)
     k8s = api.get("/domain/k8s/classes").json()
     assert {"Pod", "Deployment.apps", "PersistentVolumeClaim"} <= set(k8s)
