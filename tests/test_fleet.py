@@ -168,11 +168,13 @@ def pod_names(api: Any, namespace: str) -> set[str]:
 
 
 def converged(store: Store, cluster: str, namespace: str, expected: set[str]) -> bool:
-    """The graph holds exactly the cluster's pods, each linked to its derived log stream."""
+    """The graph holds exactly the cluster's pods, each linked to its derived log stream and
+    trace (two jobs of their own, each followed by a rule run)."""
     rows = store.run(
         "MATCH (p:Object {class: 'Pod'}) WHERE p.cluster = $c AND p.namespace = $ns "
         "AND p.deleted_at IS NULL "
         "RETURN p.name AS name, EXISTS { (p)-[r:HAS_LOGS {rule: 'pod-logs'}]->() "
+        "WHERE r.valid_to IS NULL } AND EXISTS { (p)-[r:HAS_TRACES {rule: 'pod-traces'}]->() "
         "WHERE r.valid_to IS NULL } AS linked",
         c=cluster,
         ns=namespace,
@@ -295,6 +297,12 @@ def test_two_serves_one_per_cluster_share_one_neo4j(
     assert duplicates(store) == (0, 0)
     assert fingerprint(store, "snap") == snap
     assert {s.clusters() for s, _ in services} == {frozenset({A}), frozenset({B})}
+    # A stop is honoured between two rules: the rules a run had left are what each
+    # instance's next start runs, incrementally, for its own cluster.
+    for cluster in (A, B):
+        assert {r.mode for r in rule_runner.apply(store, RULES, clusters=[cluster])} <= {
+            "incremental"
+        }
     scoped = open_edges(store, A) | open_edges(store, B)
     rule_runner.apply(store, RULES, full=True)  # the whole graph at once: nothing to add
     assert open_edges(store, A) | open_edges(store, B) == scoped
