@@ -79,7 +79,8 @@ def rules() -> StatusRules:
     return StatusRules.model_validate(yaml.safe_load(STATUS_FILE.read_text(encoding="utf-8")))
 
 
-def _get(obj: Any, *path: str) -> Any:
+def get_path(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...``, or None where a step is missing or not a map."""
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -87,8 +88,12 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """``value`` if a list, else empty (an object's field of the wrong type)."""
     return value if isinstance(value, list) else []
+
+
+_get, _list = get_path, as_list
 
 
 def _worst(found: Iterable[str]) -> str | None:

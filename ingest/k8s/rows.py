@@ -125,16 +125,7 @@ def _names(values: Iterable[Any]) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and v})
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+_get, _list = status_rules.get_path, status_rules.as_list
 
 
 def _int(value: Any) -> int | None:

@@ -163,17 +163,11 @@ def graph_neighbors(
     return convert.graph(answers.neighbours(eng, body, who), rules=rules, results=results)
 
 
-@router.post("/graphs/neighbours", operation_id="graphNeighbours", deprecated=True, **_GRAPH)
-def graph_neighbours(
-    body: models.Neighbors,
-    eng: Eng,
-    who: Caller,
-    rules: bool = False,
-    results: bool = False,
-    errors: bool = False,
-) -> models.Graph:
-    """Deprecated spelling of /graphs/neighbors."""
-    return convert.graph(answers.neighbours(eng, body, who), rules=rules, results=results)
+# The deprecated spelling: the same handler under its own operation.
+router.add_api_route(
+    "/graphs/neighbours", graph_neighbors, methods=["POST"], operation_id="graphNeighbours",
+    deprecated=True, **_GRAPH,
+)  # fmt: skip
 
 
 @router.get(
