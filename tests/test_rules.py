@@ -15,7 +15,7 @@ from korrel8.graph.rows import NodeRow
 from korrel8.graph.store import Store, utcnow
 from korrel8.model import Class, ref
 from korrel8.rules import runner as rule_runner
-from korrel8.rules.compiler import compile_rule
+from korrel8.rules.compiler import compile_rule, conjuncts
 from korrel8.rules.graph import to_dot, to_mermaid
 from tests.graph import edges, nodes
 from tests.servers.neo4j import Neo4jServer
@@ -480,3 +480,68 @@ def discovery_names(store: Store, loaded: list[rules.Rule]) -> set[str]:
     from korrel8.rules.discover import discover
 
     return {p.rule.name for p in discover(store, loaded)}
+
+
+@pytest.mark.parametrize(
+    ("where", "parts"),
+    [
+        ("a AND b", ["a", "b"]),
+        ("a AND (b OR c)", ["a", "(b OR c)"]),
+        ("a AND b OR c", ["a AND b OR c"]),  # OR is weaker than AND: one conjunct
+        ("a XOR b AND c", ["a XOR b AND c"]),
+        ("x = 'a AND b' AND goal.`p AND q` = 1", ["x = 'a AND b'", "goal.`p AND q` = 1"]),
+        (
+            "EXISTS { MATCH (p) WHERE p.a AND p.b } AND c",
+            ["EXISTS { MATCH (p) WHERE p.a AND p.b }", "c"],
+        ),
+        ("CASE WHEN a AND b THEN 1 END = 1 AND c", ["CASE WHEN a AND b THEN 1 END = 1", "c"]),
+        ("start.band\n  and start.android", ["start.band", "start.android"]),
+    ],
+)
+def test_conditions_split_only_at_top_level_ands(where: str, parts: list[str]) -> None:
+    assert conjuncts(where) == parts
+
+
+def test_a_one_sided_conjunct_is_tested_with_its_node_and_or_is_never_split(
+    store: Store,
+) -> None:
+    """The compiler tests a conjunct that reads one side where that side is matched (the
+    planner would test it only after the other side's lookup); the edges stay the
+    condition's, and a condition with a top-level OR is kept whole."""
+    split = rules.Rule(
+        name="gold-link",
+        start="k8s:Pod",
+        goal="k8s:ConfigMap",
+        verb="GOLD",
+        same=["cluster", "namespace"],
+        where="goal.tier = 'gold' AND start.level = 1 AND goal.name STARTS WITH start.prefix",
+    )
+    whole = split.model_copy(
+        update={
+            "name": "tier-link",
+            "verb": "TIER",
+            "where": "goal.tier = 'gold' AND start.level = 1 OR goal.tier = 'any'",
+        }
+    )
+    outer = compile_rule(split).full.split("CALL (start)")[0]
+    assert "(start.level = 1)" in outer  # tested before any goal is looked up
+    assert "(goal.tier = 'gold')" in compile_rule(split).full.split("CALL (start)")[1]
+    assert "(start.level = 1)" not in compile_rule(whole).full.split("CALL (start)")[0]
+    store.upsert_nodes(
+        [
+            k8s("k8s:Pod", "ns", "p1", level=1, prefix="cm"),
+            k8s("k8s:Pod", "ns", "p2", level=2, prefix="cm"),
+            k8s("k8s:ConfigMap", "ns", "cm-gold", tier="gold"),
+            k8s("k8s:ConfigMap", "ns", "cm-any", tier="any"),
+            k8s("k8s:ConfigMap", "ns", "x-gold", tier="gold"),
+        ]
+    )
+    for r in (split, whole):
+        rule_runner.run_rule(store, compile_rule(r), since=None)
+    assert linked(store, "GOLD") == {("p1", "GOLD", "cm-gold")}
+    assert linked(store, "TIER") == {
+        ("p1", "TIER", "cm-gold"),
+        ("p1", "TIER", "x-gold"),
+        ("p1", "TIER", "cm-any"),
+        ("p2", "TIER", "cm-any"),
+    }

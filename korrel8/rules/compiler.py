@@ -30,6 +30,7 @@ values (rule name, classes, times) are parameters.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,17 +78,84 @@ def _key(name: str) -> str:
 
 
 def condition(rule: Rule) -> str:
+    """The rule's whole condition over ``start`` and ``goal``."""
+    return _joined(rule, conjuncts(rule.where or ""))
+
+
+def _joined(rule: Rule, where: list[str]) -> str:
     parts = [f"start.{_key(k)} = goal.{_key(k)}" for k in rule.same]
     parts += [f"start.{_key(k)} = goal.{_key(v)}" for k, v in rule.join.items()]
-    if rule.where:
-        parts.append(f"({rule.where})")
+    parts += [f"({w})" for w in where]
     return " AND ".join(parts)
 
 
-def _node_filter(var: str, spec: object, param: str, scoped: bool = False) -> str:
+_OPEN, _CLOSE = "([{", ")]}"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def conjuncts(where: str) -> list[str]:
+    """``where`` split at its top-level ANDs: not inside brackets, strings, backticks or
+    CASE ... END. With a top-level OR or XOR (weaker than AND) it stays whole."""
+    cuts: list[tuple[int, int]] = []
+    depth, quote, i = 0, "", 0
+    while i < len(where):
+        ch = where[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif ch.isalpha() or ch == "_":
+            word = _WORD.match(where, i)
+            assert word is not None
+            upper = word.group(0).upper()
+            if upper == "CASE":
+                depth += 1
+            elif upper == "END":
+                depth -= 1
+            elif depth == 0 and upper in ("OR", "XOR"):
+                return [where.strip()]
+            elif depth == 0 and upper == "AND":
+                cuts.append((i, word.end()))
+            i = word.end()
+            continue
+        i += 1
+    parts, begin = [], 0
+    for cut_start, cut_end in cuts:
+        parts.append(where[begin:cut_start])
+        begin = cut_end
+    parts.append(where[begin:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def sides(rule: Rule) -> tuple[list[str], list[str], list[str]]:
+    """The top-level conjuncts of ``where`` that read only the start, only the goal, and
+    the rest. A conjunct of one side is tested where that side's node is matched, before
+    the other side is looked up: the planner does not move it out of the lookup itself."""
+    start: list[str] = []
+    goal: list[str] = []
+    both: list[str] = []
+    for part in conjuncts(rule.where or ""):
+        read = {m.group(1) for m in _READ.finditer(part)}
+        {frozenset({"start"}): start, frozenset({"goal"}): goal}.get(frozenset(read), both).append(
+            part
+        )
+    return start, goal, both
+
+
+def _node_filter(
+    var: str, spec: object, param: str, scoped: bool = False, own: Sequence[str] = ()
+) -> str:
     live = f"{var}.deleted_at IS NULL"
     if scoped:  # only the start side: an edge belongs to its start's cluster
         live += f" AND {var}.cluster IN $clusters"
+    live += "".join(f" AND ({w})" for w in own)
     return live if isinstance(spec, Domain) else f"{var}.class IN ${param} AND {live}"
 
 
@@ -130,9 +198,10 @@ def compile_rule(rule: Rule, scoped: bool = False) -> Compiled:
     s_label = identifiers.label(domain_of(starts).label)
     g_label = identifiers.label(domain_of(goals).label)
     verb = identifiers.rel_type(rule.verb)
-    cond = condition(rule)
-    s_filter = _node_filter("start", starts, "start_classes", scoped)
-    g_filter = _node_filter("goal", goals, "goal_classes")
+    s_own, g_own, both = sides(rule)
+    cond = _joined(rule, both) or "true"
+    s_filter = _node_filter("start", starts, "start_classes", scoped, s_own)
+    g_filter = _node_filter("goal", goals, "goal_classes", own=g_own)
     merge = MERGE_EDGE.format(verb=verb)
 
     def from_starts(anchor: str) -> str:
