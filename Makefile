@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick servers lint typecheck pytest bench bench-rules bench-k8s bench-goals bench-e2e bench-api bench-memory bench-cli venv lock \
+.PHONY: demo test test-quick servers lint typecheck parity pytest bench bench-rules bench-k8s bench-goals bench-e2e bench-api bench-memory bench-cli venv lock \
 	db-start db-stop clean
 
 venv: $(STAMP)
@@ -36,6 +36,10 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+
+# README's table of korrel8r's rules and korrel8's counterparts (docs/korrel8r-parity.yaml).
+parity: venv
+	$(BIN)/python -m korrel8.rules.parity --write README.md
 
 pytest: venv
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
