@@ -119,6 +119,12 @@ def check(parity: Parity, rules: Iterable[Rule], status_doc: dict[str, Any]) -> 
         errors += [
             f"{e.korrel8r}: no korrel8 rule named {n!r}" for n in e.korrel8 if n not in by_name
         ]
+        # A rule that is off until enabled covers nothing for a user who switches.
+        errors += [
+            f"{e.korrel8r}: korrel8's {n} is off by default"
+            for n in e.korrel8
+            if n in by_name and not by_name[n].enabled
+        ]
         if not e.korrel8 and not e.why:
             errors.append(f"{e.korrel8r}: no korrel8 rule and no why")
         own = kebab(e.korrel8r)
