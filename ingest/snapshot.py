@@ -529,8 +529,9 @@ def _too_large(size: int, limits: Limits) -> str:
 
 
 _EMPTY_FLOW = re.compile(rb"\[\s*\]|\{\s*\}")
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# Every byte but the brackets and the quote, deleted by bytes.translate (C speed).
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'[]{}"'))
+_QUOTED = re.compile(rb'"[^"]*"')
 _INNERMOST = re.compile(rb"\[\]|\{\}")
 
 
@@ -547,7 +548,11 @@ def _check_json(name: str, data: bytes, limits: Limits) -> None:
     if _flow_bound(data) <= limits.depth:
         return
     # Exactly: strip the strings and all but brackets, then peel the innermost pairs.
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+    # Escapes first (an escaped backslash, then an escaped quote), so that what is left
+    # of a string is its two quotes and any brackets between them; a regular expression
+    # over the whole document cost 10% of a snapshot's load.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = _QUOTED.sub(b"", unescaped.translate(None, _NOT_STRUCTURE))
     for _ in range(limits.depth):
         brackets, peeled = _INNERMOST.subn(b"", brackets)
         if not peeled:

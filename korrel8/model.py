@@ -267,7 +267,10 @@ def ref(class_: Class | str, selector: Mapping[str, SelectorValue | None], clust
     cls = class_ if isinstance(class_, Class) else Class.parse(class_)
     selector_map: SelectorMap = {k: v for k, v in selector.items() if v is not None and v != ""}
     selector_map["cluster"] = cluster
-    return str(Query(class_=cls, selector=selector_map))
+    # str(Query(...)) without building the model (once per ingested object): the same
+    # check, the same text.
+    _check_selector(get_domain(cls.domain), selector_map)
+    return f"{cls}:{_canonical_json(selector_map)}"
 
 
 # --- classes ---------------------------------------------------------------------------
