@@ -545,3 +545,45 @@ def test_a_one_sided_conjunct_is_tested_with_its_node_and_or_is_never_split(
         ("p1", "TIER", "cm-any"),
         ("p2", "TIER", "cm-any"),
     }
+
+
+def test_a_reverse_right_after_its_full_original_mirrors_its_edges(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full run makes a reverse rule's edges by turning its original's fresh edges
+    around (not by evaluating the condition again): the same edges the condition makes."""
+    selects, reverse = BY_NAME["selects-pods"], BY_NAME["selects-pods-reverse"]
+    store.upsert_nodes(
+        [
+            k8s("k8s:Service", "ns", "web", selector=["app=web"]),
+            k8s("k8s:Deployment.apps", "ns", "web", selector=["app=web", "tier=front"]),
+            k8s("k8s:Service", "shop", "web", selector=["app=web"]),  # another namespace
+            labelled_pod("web-1", ["app=web", "tier=front"]),
+            labelled_pod("web-2", ["app=web"]),
+            labelled_pod("db-0", ["app=db"]),
+        ]
+    )
+    ran: list[str] = []
+    real_run = store.run
+
+    def recording(query: str, **params: Any) -> list[dict[str, Any]]:
+        ran.append(query)
+        return real_run(query, **params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "run", recording)
+    runs = {r.rule: r for r in rule_runner.apply(store, [selects, reverse], full=True)}
+    mirror = compile_rule(reverse).mirror
+    assert mirror is not None and mirror in ran and compile_rule(reverse).full not in ran
+
+    def open_edges(verb: str) -> set[tuple[str, str]]:
+        return {
+            (a, b) for (a, t, b), p in edges(store).items() if t == verb and not p.get("valid_to")
+        }
+
+    mirrored = open_edges("SELECTED_BY")
+    assert mirrored == {(b, a) for a, b in open_edges("SELECTS")}
+    assert runs["selects-pods-reverse"].edges == len(mirrored) == 3
+    # The condition itself, evaluated again, finds exactly these: none made, none closed.
+    again = rule_runner.run_rule(store, compile_rule(reverse), since=None)
+    assert (again.edges, again.closed) == (3, 0)
+    assert open_edges("SELECTED_BY") == mirrored

@@ -94,6 +94,9 @@ class Rule(BaseModel):
     test: Example | None = None
     # Where the rule was read from, for messages: "file:line".
     origin: str = ""
+    # Set by reversed(), not in rule files: the rule this one reverses and its verb. Right
+    # after that rule's full run, this one's edges are its fresh edges, mirrored.
+    mirrors: tuple[str, str] | None = None
 
     @field_validator("verb", "reverse")
     @classmethod
@@ -160,6 +163,7 @@ class Rule(BaseModel):
             hub=None if self.hub is None else _SWAP[self.hub],
             test=test,
             origin=self.origin,
+            mirrors=(self.name, self.verb),
         )
 
 
@@ -226,6 +230,8 @@ def load_file(path: Path) -> list[Rule]:
         try:
             if not isinstance(item, dict):
                 raise ValueError("a rule is a mapping")
+            if "mirrors" in item or "origin" in item:
+                raise ValueError("mirrors and origin are set by korrel8, not in a rule file")
             rule = Rule(**item, origin=origin)
             _check(rule)
         except (ValidationError, ValueError, Korrel8Error) as exc:

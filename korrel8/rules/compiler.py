@@ -61,9 +61,12 @@ class Compiled:
     count: str  # how many edges the rule would make now, without writing
     params: dict[str, Any]
     scoped: bool = False  # the statements take $clusters
+    # A reverse rule's full run right after its original's: the original's fresh edges
+    # turned around, instead of evaluating the condition again (None: not possible).
+    mirror: str | None = None
 
     def statements(self) -> dict[str, str]:
-        return {
+        texts = {
             "full": self.full,
             "close_full": self.close_full,
             "incremental_starts": self.incremental_starts,
@@ -71,6 +74,9 @@ class Compiled:
             "close_incremental": self.close_incremental,
             "count": self.count,
         }
+        if self.mirror is not None:
+            texts["mirror"] = self.mirror
+        return texts
 
 
 def _key(name: str) -> str:
@@ -279,7 +285,22 @@ def compile_rule(rule: Rule, scoped: bool = False) -> Compiled:
         f"MATCH (goal:Object:{g_label})\nWHERE {g_filter} AND goal <> start\n  AND {cond}\n"
         "RETURN count(*) AS edges"
     )
+    mirror = None
+    # Scoped, the reverse's start is the original's goal: the same cluster only where
+    # the condition says so.
+    if rule.mirrors is not None and (not scoped or "cluster" in rule.same):
+        original = identifiers.rel_type(rule.mirrors[1])
+        scope = " AND start.cluster IN $clusters" if scoped else ""
+        mirror = (
+            f"MATCH (goal:Object:{g_label})-[o:{original} {{rule: $mirror_rule}}]->"
+            f"(start:Object:{s_label})\n"
+            "WHERE o.valid_to IS NULL AND o.last_seen = $now\n"
+            f"  AND start.deleted_at IS NULL AND goal.deleted_at IS NULL{scope}\n"
+            f"CALL (start, goal) {{\n{merge}"
+        )
     params: dict[str, Any] = {"rule": rule.name, "verb": verb, "shape": edge_shape(rule)}
+    if rule.mirrors is not None:
+        params["mirror_rule"] = rule.mirrors[0]
     if not isinstance(starts, Domain):
         params["start_classes"] = [c.name for c in starts]
     if not isinstance(goals, Domain):
@@ -294,4 +315,5 @@ def compile_rule(rule: Rule, scoped: bool = False) -> Compiled:
         count=count,
         params=params,
         scoped=scoped,
+        mirror=mirror,
     )

@@ -83,6 +83,7 @@ def run_rule(
     changed: set[tuple[str, str]] | None = None,
     present: set[tuple[str, str]] | None = None,
     clusters: Sequence[str] | None = None,
+    mirror: bool = False,
 ) -> RuleRun:
     """Run one rule: full when ``since`` is None, else anchored on changes since then.
 
@@ -90,6 +91,8 @@ def run_rule(
     ``now`` was taken (a superset does no harm); read here when not given. ``present``: the
     classes that have nodes; a full run of a rule with no node on a side is skipped.
     ``clusters``: only the edges whose start is in them (``compiled`` must be scoped).
+    ``mirror``: a full run of a reverse rule whose original has just run fully with the
+    same ``now`` and ``clusters`` takes the original's fresh edges, turned around.
     """
     if (clusters is not None) != compiled.scoped:
         raise ValueError("a scoped rule runs with clusters, an unscoped one without")
@@ -102,7 +105,8 @@ def run_rule(
         if not _has_sides(compiled, present):
             _record(store, names, now, 0)
             return RuleRun(compiled.rule.name, mode, 0, 0, time.perf_counter() - started)
-        edges = _one(store, compiled.full, params, "edges")
+        text = compiled.mirror if mirror and compiled.mirror is not None else compiled.full
+        edges = _one(store, text, params, "edges")
         closed = _one(store, compiled.close_full, params, "closed")
         _record(store, names, now, edges)
     else:
@@ -157,7 +161,7 @@ class _PlanAhead:
     single-threaded execution leaves idle.
     """
 
-    def __init__(self, store: Store, work: list[tuple[Compiled, dict[str, Any]]]) -> None:
+    def __init__(self, store: Store, work: list[tuple[str, dict[str, Any]]]) -> None:
         self._store, self._work = store, work
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._plan, name="korrel8-plan-ahead", daemon=True)
@@ -173,15 +177,14 @@ class _PlanAhead:
             self._thread.join()
 
     def _plan(self) -> None:
-        for compiled, params in self._work:
-            for text in (compiled.full, compiled.close_full):
-                if self._stop.is_set():
-                    return
-                try:
-                    self._store.run("EXPLAIN " + text, **params)  # type: ignore[arg-type,unused-ignore]
-                except Korrel8Error as exc:  # the run itself reports what is wrong
-                    log.debug("planning ahead stopped: %s", exc)
-                    return
+        for text, params in self._work:
+            if self._stop.is_set():
+                return
+            try:
+                self._store.run("EXPLAIN " + text, **params)  # type: ignore[arg-type,unused-ignore]
+            except Korrel8Error as exc:  # the run itself reports what is wrong
+                log.debug("planning ahead stopped: %s", exc)
+                return
 
 
 def _record(store: Store, names: list[str], now: datetime, edges: int) -> None:
@@ -248,12 +251,13 @@ def apply(
         if closed:
             log.info("closed %d edges of rules no longer enabled", closed)
     runs = []
+    fresh: set[tuple[str, tuple[str, ...] | None]] = set()  # full runs done: rule, clusters
     with _PlanAhead(store, _full_runs(store, enabled, previous, now, scope, present)):
         for rule in enabled:
             if should_stop is not None and should_stop():
                 break
             try:
-                done = _apply_one(store, rule, previous, now, changed, scope, present)
+                done = _apply_one(store, rule, previous, now, changed, scope, present, fresh)
             except StoreUnavailableError:
                 raise
             except Korrel8Error as exc:
@@ -276,9 +280,11 @@ def _full_runs(
     now: datetime,
     scope: list[str] | None,
     present: set[tuple[str, str]],
-) -> list[tuple[Compiled, dict[str, Any]]]:
-    """The compiled rules and parameters of the full runs apply will make, in order."""
-    work = []
+) -> list[tuple[str, dict[str, Any]]]:
+    """The statements and parameters of the full runs apply will make, in order: a
+    reverse rule's mirror when its original runs fully before it."""
+    work: list[tuple[str, dict[str, Any]]] = []
+    full: set[tuple[str, tuple[str, ...] | None]] = set()
     for rule in enabled:
         compiled = compile_rule(rule, scoped=scope is not None)
         new = [c for c in scope if f"{rule.name}@{c}" not in previous] if scope else None
@@ -286,7 +292,12 @@ def _full_runs(
             compiled, present
         ):
             continue
-        work.append((compiled, _params(store, compiled, now, new)))
+        key = None if new is None else tuple(new)
+        full.add((rule.name, key))
+        params = _params(store, compiled, now, new)
+        mirrored = rule.mirrors is not None and (rule.mirrors[0], key) in full
+        text = compiled.mirror if mirrored and compiled.mirror is not None else compiled.full
+        work += [(text, params), (compiled.close_full, params)]
     return work
 
 
@@ -298,18 +309,33 @@ def _apply_one(
     changed: set[tuple[str, str]] | None,
     scope: list[str] | None,
     present: set[tuple[str, str]] | None = None,
+    fresh: set[tuple[str, tuple[str, ...] | None]] | None = None,
 ) -> list[RuleRun]:
-    """One rule: unscoped, or per group of clusters with the same kind of run."""
+    """One rule: unscoped, or per group of clusters with the same kind of run. ``fresh``:
+    the full runs made so far with this ``now`` (rule, clusters), to which this one's
+    are added."""
+    fresh = set() if fresh is None else fresh
+
+    def full(compiled: Compiled, clusters: list[str] | None) -> RuleRun:
+        key = None if clusters is None else tuple(clusters)
+        mirror = rule.mirrors is not None and (rule.mirrors[0], key) in fresh
+        run = run_rule(store, compiled, None, now, changed, present, clusters, mirror=mirror)
+        fresh.add((rule.name, key))
+        return run
+
     if scope is None:
         compiled = compile_rule(rule)
-        return [run_rule(store, compiled, previous.get(rule.name), now, changed, present)]
+        since = previous.get(rule.name)
+        if since is None:
+            return [full(compiled, None)]
+        return [run_rule(store, compiled, since, now, changed, present)]
     compiled = compile_rule(rule, scoped=True)
     ran = {c: previous.get(f"{rule.name}@{c}") for c in scope}
     new = [c for c, last in ran.items() if last is None]
     old = [c for c, last in ran.items() if last is not None]
     runs = []
     if new:
-        runs.append(run_rule(store, compiled, None, now, changed, present, new))
+        runs.append(full(compiled, new))
     if old:
         since = min(t for t in ran.values() if t is not None)
         runs.append(run_rule(store, compiled, since, now, changed, present, old))
