@@ -568,7 +568,7 @@ def test_a_reverse_right_after_its_full_original_mirrors_its_edges(
 
     def recording(query: str, **params: Any) -> list[dict[str, Any]]:
         ran.append(query)
-        return real_run(query, **params)  # type: ignore[arg-type]
+        return real_run(query, **params)
 
     monkeypatch.setattr(store, "run", recording)
     runs = {r.rule: r for r in rule_runner.apply(store, [selects, reverse], full=True)}
