@@ -92,11 +92,11 @@ import time
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, overload
 
 import yaml
 
@@ -494,7 +494,7 @@ def _documents(name: str, data: bytes, limits: Limits | None = None) -> Iterator
             return  # an empty answer (must-gather keeps failed requests' output)
         _check_json(name, data, limits)
         try:
-            doc = json.loads(text)
+            doc = _json_document(text)
         except json.JSONDecodeError as exc:
             problem = f"invalid JSON: {exc.msg}"
             raise SnapshotFormatError(name, problem, exc.lineno, exc.colno) from exc
@@ -540,6 +540,96 @@ def _flow_bound(data: bytes) -> int:
     innermost may be empty), at C speed: most files are far below any limit."""
     opens = data.count(b"[") + data.count(b"{")
     return opens - len(_EMPTY_FLOW.findall(data)) + 1 if opens else 0
+
+
+_JSON = json.JSONDecoder()
+_BLANK = " \t\n\r"
+
+
+class _Items(Sequence[Any]):
+    """The items of a JSON List, decoded one at a time as they are read: a List of 50,000
+    pods parsed whole held ten times its text in Python objects, growing with the
+    cluster; only the text and each item's span are held now."""
+
+    def __init__(self, text: str, spans: list[tuple[int, int]]) -> None:
+        self._text, self._spans = text, spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._decode(span) for span in self._spans[index]]
+        return self._decode(self._spans[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._decode(span) for span in self._spans)
+
+    def _decode(self, span: tuple[int, int]) -> Any:
+        return _JSON.raw_decode(self._text, span[0])[0]
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _BLANK:
+        at += 1
+    return at
+
+
+def _expect(text: str, at: int, char: str) -> int:
+    at = _skip(text, at)
+    if not text.startswith(char, at):
+        raise json.JSONDecodeError(f"Expecting '{char}' delimiter", text, at)
+    return at + 1
+
+
+def _json_document(text: str) -> Any:
+    """The JSON document of ``text``; a top-level object's ``items`` array as _Items.
+
+    The items are decoded once here to find their spans (and any error, with its line),
+    then again as they are read."""
+    at = _skip(text, 0)
+    if not text.startswith("{", at):
+        return json.loads(text)
+    doc: dict[str, Any] = {}
+    at = _skip(text, at + 1)
+    if text.startswith("}", at):
+        at += 1
+    else:
+        while True:
+            key, at = _JSON.raw_decode(text, _skip(text, at))
+            if not isinstance(key, str):
+                raise json.JSONDecodeError("Expecting property name", text, at)
+            at = _skip(text, _expect(text, at, ":"))
+            if key == "items" and text.startswith("[", at):
+                spans: list[tuple[int, int]] = []
+                at = _skip(text, at + 1)
+                if text.startswith("]", at):
+                    at += 1
+                else:
+                    while True:
+                        start = at
+                        _, at = _JSON.raw_decode(text, start)
+                        spans.append((start, at))
+                        at = _skip(text, at)
+                        if text.startswith("]", at):
+                            at += 1
+                            break
+                        at = _skip(text, _expect(text, at, ","))
+                doc[key] = _Items(text, spans)
+            else:
+                doc[key], at = _JSON.raw_decode(text, at)
+            at = _skip(text, at)
+            if text.startswith("}", at):
+                at += 1
+                break
+            at = _expect(text, at, ",")
+    if _skip(text, at) != len(text):
+        raise json.JSONDecodeError("Extra data", text, _skip(text, at))
+    return doc
 
 
 def _check_json(name: str, data: bytes, limits: Limits) -> None:
@@ -627,7 +717,7 @@ def _objects(doc: Any, on_empty: OnEmpty | None = None) -> Iterator[Obj]:
     if (
         isinstance(kind, str)
         and kind.endswith("List")
-        and (items is None or isinstance(items, list))
+        and (items is None or isinstance(items, (list, _Items)))
         and not (isinstance(meta, dict) and meta.get("name"))
     ):
         # A typed list (PodList, as the API answers) leaves its items' kind out.

@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer import Typer
 from typer.testing import CliRunner
 
 from ingest import alerts
 from ingest.k8s.kinds import builtin_kinds
-from ingest.snapshot import cluster_name, ingest, iter_alerts, iter_objects
+from ingest.snapshot import _Items, _json_document, cluster_name, ingest, iter_alerts, iter_objects
 from ingest.snapshot_cli import register
 from korrel8 import cluster_gen
 from korrel8.errors import SnapshotError, SnapshotFormatError
@@ -463,3 +465,34 @@ def test_the_cli_loads_a_snapshot_and_can_leave_the_sweep_out(
     (tmp_path / "empty").mkdir()  # a wrong path loads nothing, and says so
     result = CliRunner().invoke(app, ["snapshot", str(tmp_path / "empty")])
     assert result.exit_code == 1 and "nothing to load" in result.stderr
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    doc=st.dictionaries(st.text(max_size=6), _json_values, max_size=4),
+    items=st.lists(_json_values, max_size=6) | _json_values,
+    indent=st.sampled_from([None, 1, 4]),
+    cut=st.integers(min_value=0, max_value=10_000),
+)
+def test_a_json_list_read_item_by_item_is_what_json_reads(
+    doc: dict[str, Any], items: Any, indent: int | None, cut: int
+) -> None:
+    """A List's items are decoded one at a time (its memory bounded by the text, not by
+    every parsed item): the same values as json.loads, the same refusal of a cut file."""
+    text = json.dumps({**doc, "items": items}, indent=indent)
+    got = _json_document(text)
+    assert {k: list(v) if isinstance(v, _Items) else v for k, v in got.items()} == json.loads(text)
+    broken = text[: cut % len(text)]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(broken)
+    with pytest.raises(json.JSONDecodeError):
+        _json_document(broken)
