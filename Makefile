@@ -51,8 +51,9 @@ bench: venv
 bench-rules: venv
 	$(BIN)/python -m bench.rules_apply
 
+# Listing throughput and peak RSS, then the watch through a burst of changes (--pods N).
 bench-k8s: venv
-	$(BIN)/python -m bench.k8s_ingest
+	$(BIN)/python -m bench.k8s_ingest $(BENCH_ARGS)
 
 bench-goals: venv
 	$(BIN)/python -m bench.goal_latency

@@ -1,8 +1,9 @@
 """Throughput and memory of the Kubernetes ingester: a generated cluster of N pods, listed
 from a real kube-apiserver into Neo4j.
 
-    .venv/bin/python -m bench.k8s_ingest                  # 10k pods
-    .venv/bin/python -m bench.k8s_ingest --pods 50000 --page-size 500
+    .venv/bin/python -m bench.k8s_ingest                  # 10k pods, then the burst
+    .venv/bin/python -m bench.k8s_ingest --pods 50000 --page-size 500 --no-burst
+    make bench-k8s BENCH_ARGS="--pods 1000 --updates 100 --deletes 20"
 
 The kube-apiserver is the test harness's (tools/build-kube.sh builds it), started on free
 ports, unless BENCH_KUBECONFIG names a cluster to fill instead (it gets <prefix>-*
@@ -14,6 +15,11 @@ controllers run, so the generator makes what they would). The ingest runs in a c
 process so that its peak RSS is its own: it lists everything twice, into an empty graph
 and then again over it (the steady state of a relist), and reports objects/s for each and
 its peak RSS over both. A flat memory profile shows as the same peak at 10k and 50k pods.
+
+Then (``--no-burst`` to skip) the watch at scale, as ``korrel8 serve`` keeps the graph
+current: a bounded burst of pod updates and deletions through the API, timed until every
+change and its edges are right in the graph, with the rules' incremental runs meanwhile
+and a full run as the baseline (bench/k8s_burst.py).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench import k8s_burst
 from bench.neo4j import bench_settings, clear
 from korrel8.cluster_gen import apply, cluster
 from korrel8.config import KubernetesSettings, Settings
@@ -146,11 +153,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8, help="threads creating objects")
+    parser.add_argument("--burst", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the listing, the watch through a burst of changes")  # fmt: skip
+    parser.add_argument("--updates", type=int, help="pods relabelled (10%% of the pods, <= 1000)")
+    parser.add_argument("--deletes", type=int, help="pods deleted (2%% of the pods, <= 200)")
+    parser.add_argument("--burst-timeout", type=float, default=600.0, metavar="SECONDS")
     parser.add_argument("--child", metavar="KUBECONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(Path(args.child), args.page_size)
         return
+    updates, deletes = k8s_burst.sizes(args.pods, args.updates, args.deletes)
     with bench_kube() as kubeconfig:
         created, fill_seconds = fill(kubeconfig, args.pods, args.seed, args.workers)
         with bench_settings() as settings:
@@ -158,7 +171,13 @@ def main() -> None:
                 clear(store)
                 store.apply_schema()
             figures = measure(kubeconfig, settings, args.page_size)
-        report(args.pods, created, fill_seconds, figures)
+            report(args.pods, created, fill_seconds, figures)
+            if args.burst:
+                burst = k8s_burst.run(
+                    kubeconfig, settings, args.pods, updates, deletes, page_size=args.page_size,
+                    workers=args.workers, seed=args.seed, timeout=args.burst_timeout,
+                )  # fmt: skip
+                k8s_burst.report(burst)
 
 
 if __name__ == "__main__":
