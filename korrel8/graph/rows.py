@@ -27,8 +27,8 @@ EDGE_META = ("rule", "first_seen", "last_seen", "valid_to")
 NODE_FIELDS = ("domain", "class", "source", "cluster", "namespace", "name")
 
 
-# Cached: a listing holds a few dozen classes and key names, each checked once, not once
-# per row (measured with `make bench`: a third of a row's construction time).
+# Cached: a listing holds a few dozen classes and key names (_GOOD_KEYS), each checked
+# once, not once per row (measured with `make bench`: a third of a row's construction time).
 @lru_cache(maxsize=4096)
 def graph_labels(domain: str, class_name: str) -> tuple[str, str]:
     """The Neo4j labels of a node besides :Object: its domain's and its class's."""
@@ -39,11 +39,6 @@ def graph_labels(domain: str, class_name: str) -> tuple[str, str]:
 @lru_cache(maxsize=4096)
 def _canonical_class(domain: str, class_name: str) -> str:
     return Class(domain=domain, name=class_name).name
-
-
-@lru_cache(maxsize=16384)
-def _checked_key(key: str) -> str:
-    return identifiers.property_key(key)
 
 
 # Neo4j refuses a whole batch when one value is too large for an index (about 8 KB a key)
@@ -90,7 +85,7 @@ def _check_properties(props: dict[str, PropertyValue], reserved: frozenset[str])
         if key not in _GOOD_KEYS:
             if len(_GOOD_KEYS) >= 16384:  # bounded, whatever the keys a source sends
                 _GOOD_KEYS.clear()
-            _GOOD_KEYS.add(_checked_key(key))
+            _GOOD_KEYS.add(identifiers.property_key(key))
         if type(value) is not str or key in INDEXED_PROPERTIES:
             _check_value(key, value)
 

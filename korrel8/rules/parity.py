@@ -48,19 +48,6 @@ class Provenance(BaseModel):
     status_rule_count: int
 
 
-class Entry(BaseModel):
-    """One korrel8r rule: its classes (short), korrel8's rules for it, and why (or a note)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    korrel8r: str
-    file: str
-    start: str
-    goal: str
-    korrel8: list[str] = Field(default_factory=list)
-    why: str = ""
-
-
 class StatusEntry(BaseModel):
     """One korrel8r status rule and the dotted paths of ingest/status.yaml that do its work."""
 
@@ -70,6 +57,14 @@ class StatusEntry(BaseModel):
     start: str
     korrel8: list[str] = Field(default_factory=list)
     why: str = ""
+
+
+class Entry(StatusEntry):
+    """One korrel8r rule: its file and classes (short), korrel8's rules for it, and why (or
+    a note)."""
+
+    file: str
+    goal: str
 
 
 class Parity(BaseModel):
